@@ -1,0 +1,177 @@
+#include "chat/messages.h"
+
+#include <condition_variable>
+#include <future>
+
+#include "common/ids.h"
+#include "common/json.h"
+
+namespace chatd::chat {
+
+status message_service::validate_body(std::string_view body) {
+  if (!valid_utf8(body)) return make_error(errc::bad_request, "body is not valid UTF-8");
+  if (body.empty()) return make_error(errc::bad_request, "body must not be empty");
+  if (body.size() > max_body_bytes || utf8_length(body) > max_body_chars) {
+    return make_error(errc::too_large, "body is longer than 4000 characters");
+  }
+  return {};
+}
+
+status message_service::publish_and_wait(const event& e) {
+  std::promise<status> done;
+  auto fut = done.get_future();
+  pub_.publish_durable(e, [&done](status s) { done.set_value(std::move(s)); });
+  return fut.get();
+}
+
+result<send_result> message_service::send(const participant& caller, std::uint64_t conversation_id,
+                                          std::string_view client_msg_id, std::string_view body, const origin& from) {
+  // Validation before dedup: an invalid body is refused even for a known client_msg_id.
+  if (auto s = validate_body(body); !s) return std::move(s).err();
+  if (client_msg_id.size() > max_client_msg_id_bytes || !valid_utf8(client_msg_id)) {
+    return make_error(errc::bad_request, "client_msg_id must be at most 128 bytes of UTF-8");
+  }
+  auto conv = conversations_.check_access(caller, conversation_id);
+  if (!conv) return std::move(conv).err();
+  if (caller.kind == store::participant_kind::admin) {
+    // Admins read any conversation but write only where they are members.
+    auto member = db_.is_member(conversation_id, caller.id);
+    if (!member) return std::move(member).err();
+    if (!*member) return make_error(errc::forbidden, "join the conversation before writing to it");
+  }
+
+  store::message m;
+  m.conversation_id = conversation_id;
+  m.sender_id = caller.id;
+  m.sender_kind = caller.kind;
+  m.body = std::string(body);
+  m.client_msg_id = std::string(client_msg_id);
+
+  std::uint64_t existing = 0;
+  std::promise<status> done;
+  auto fut = done.get_future();
+  {
+    std::lock_guard lock(stripes_[conversation_id % stripes_.size()]);
+    m.id = ids_.next();
+    m.created_at = now_ms();
+    if (!m.client_msg_id.empty()) {
+      auto claimed = db_.claim_client_msg_id(conversation_id, caller.id, m.client_msg_id, m.id);
+      if (!claimed) return std::move(claimed).err();
+      if (*claimed != m.id) existing = *claimed;
+    }
+    if (!existing) {
+      event e;
+      e.kind = event_kind::message;
+      e.message = m;
+      e.origin_server = from.server;
+      e.origin_connection = from.connection;
+      e.sent_at_ms = from.received_at_ms;
+      pub_.publish_durable(e, [&done](status s) { done.set_value(std::move(s)); });
+    }
+  }
+  if (existing) {
+    auto original = db_.get_message(existing);
+    if (original) return send_result{std::move(original.value()), true};
+    if (original.err().code != errc::not_found) return std::move(original).err();
+    // Claimed earlier but not stored (yet): the first attempt may have died
+    // between its claim and the queue, so hand the message over again under
+    // the original id. Storing is idempotent by id; clients drop duplicates.
+    m.id = existing;
+    m.created_at = id_timestamp_ms(existing);
+    event e;
+    e.kind = event_kind::message;
+    e.message = m;
+    e.origin_server = from.server;
+    e.origin_connection = from.connection;
+    e.sent_at_ms = from.received_at_ms;
+    if (auto s = publish_and_wait(e); !s) return std::move(s).err();
+    return send_result{m, true};
+  }
+  if (auto s = fut.get(); !s) {
+    if (!m.client_msg_id.empty()) (void)db_.release_client_msg_id(conversation_id, caller.id, m.client_msg_id, m.id);
+    return make_error(errc::unavailable, "the message queue did not accept the message: " + s.err().message);
+  }
+  return send_result{std::move(m), false};
+}
+
+result<store::message> message_service::load_for_change(const participant& caller, std::uint64_t message_id) {
+  auto m = db_.get_message(message_id);
+  if (!m) {
+    if (m.err().code == errc::not_found) return make_error(errc::not_found, "message not found");
+    return std::move(m).err();
+  }
+  // Membership before ownership: outsiders learn nothing.
+  auto conv = conversations_.check_access(caller, m->conversation_id);
+  if (!conv) return make_error(errc::not_found, "message not found");
+  return m;
+}
+
+result<store::message> message_service::edit(const participant& caller, std::uint64_t message_id,
+                                              std::string_view body, const origin& from) {
+  if (auto s = validate_body(body); !s) return std::move(s).err();
+  auto m = load_for_change(caller, message_id);
+  if (!m) return m;
+  if (m->sender_id != caller.id) return make_error(errc::forbidden, "only the sender can edit a message");
+  if (m->deleted) return make_error(errc::not_found, "message was deleted");
+  m->body = std::string(body);
+  m->edited_at = now_ms();
+  event e;
+  e.kind = event_kind::message_updated;
+  e.message = *m;
+  e.origin_server = from.server;
+  e.origin_connection = from.connection;
+  e.sent_at_ms = from.received_at_ms;
+  if (auto s = publish_and_wait(e); !s) return make_error(errc::unavailable, s.err().message);
+  return m;
+}
+
+result<store::message> message_service::remove(const participant& caller, std::uint64_t message_id,
+                                               const origin& from) {
+  auto m = load_for_change(caller, message_id);
+  if (!m) return m;
+  if (m->sender_id != caller.id && caller.kind != store::participant_kind::admin) {
+    return make_error(errc::forbidden, "only the sender or an admin can delete a message");
+  }
+  if (m->deleted) return m;  // deleting twice changes nothing
+  m->body.clear();
+  m->deleted = true;
+  m->edited_at = now_ms();
+  event e;
+  e.kind = event_kind::message_updated;
+  e.message = *m;
+  e.origin_server = from.server;
+  e.origin_connection = from.connection;
+  e.sent_at_ms = from.received_at_ms;
+  if (auto s = publish_and_wait(e); !s) return make_error(errc::unavailable, s.err().message);
+  return m;
+}
+
+result<std::uint64_t> message_service::mark_read(const participant& caller, std::uint64_t conversation_id,
+                                                 std::uint64_t message_id, const origin& from) {
+  auto r = conversations_.mark_read(caller, conversation_id, message_id);
+  if (!r) return r;
+  event e;
+  e.kind = event_kind::read;
+  e.conversation_id = conversation_id;
+  e.participant_id = caller.id;
+  e.message_id = *r;
+  e.origin_server = from.server;
+  e.origin_connection = from.connection;
+  pub_.publish_ephemeral(e);
+  return r;
+}
+
+status message_service::typing(const participant& caller, std::uint64_t conversation_id, const origin& from) {
+  auto conv = conversations_.check_access(caller, conversation_id);
+  if (!conv) return std::move(conv).err();
+  event e;
+  e.kind = event_kind::typing;
+  e.conversation_id = conversation_id;
+  e.participant_id = caller.id;
+  e.origin_server = from.server;
+  e.origin_connection = from.connection;
+  pub_.publish_ephemeral(e);
+  return {};
+}
+
+}  // namespace chatd::chat

@@ -1,0 +1,73 @@
+// Sending, editing and deleting messages: validation, access, dedup of
+// client_msg_id, id assignment, and the durable hand-off to the queue. Used
+// by the chat server (WebSocket) and the gateway (HTTP) alike.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "chat/conversations.h"
+#include "chat/publisher.h"
+#include "common/error.h"
+#include "store/store.h"
+
+namespace chatd {
+class id_generator;
+}
+
+namespace chatd::chat {
+
+inline constexpr std::size_t max_body_chars = 4000;
+inline constexpr std::size_t max_body_bytes = 16 * 1024;
+inline constexpr std::size_t max_client_msg_id_bytes = 128;
+
+struct origin {
+  std::string server;
+  std::uint64_t connection = 0;
+  std::int64_t received_at_ms = 0;
+};
+
+struct send_result {
+  store::message message;
+  bool duplicate = false;  // a repeated client_msg_id: the original message
+};
+
+class message_service {
+ public:
+  message_service(store::chat_store& db, id_generator& ids, conversation_service& conversations, publisher& pub)
+      : db_(db), ids_(ids), conversations_(conversations), pub_(pub) {}
+
+  // Body: 1..4000 code points (empty: bad_request, longer: too_large), at most
+  // 16 KiB. Blocks until the queue has the message durably.
+  result<send_result> send(const participant& caller, std::uint64_t conversation_id, std::string_view client_msg_id,
+                           std::string_view body, const origin& from);
+  // By the sender only.
+  result<store::message> edit(const participant& caller, std::uint64_t message_id, std::string_view body,
+                              const origin& from);
+  // By the sender or an admin: the message becomes deleted with an empty body.
+  result<store::message> remove(const participant& caller, std::uint64_t message_id, const origin& from);
+
+  // Read marker (stored now) and its broadcast.
+  result<std::uint64_t> mark_read(const participant& caller, std::uint64_t conversation_id, std::uint64_t message_id,
+                                  const origin& from);
+  status typing(const participant& caller, std::uint64_t conversation_id, const origin& from);
+
+  static status validate_body(std::string_view body);
+
+ private:
+  status publish_and_wait(const event& e);
+  result<store::message> load_for_change(const participant& caller, std::uint64_t message_id);
+
+  store::chat_store& db_;
+  id_generator& ids_;
+  conversation_service& conversations_;
+  publisher& pub_;
+  // Id assignment and enqueue happen under the conversation's stripe so that
+  // id order agrees with queue order within a conversation.
+  std::array<std::mutex, 64> stripes_;
+};
+
+}  // namespace chatd::chat

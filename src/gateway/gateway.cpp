@@ -1,0 +1,411 @@
+#include "gateway/gateway.h"
+
+#include <chrono>
+
+#include "chat/conversations.h"
+#include "chat/messages.h"
+#include "discovery/service.h"
+#include "presence/presence.h"
+#include "common/ids.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/rate_limiter.h"
+#include "net/reply.h"
+#include "participants/service.h"
+#include "participants/views.h"
+#include "store/store.h"
+
+namespace chatd::gateway {
+
+using net::error_reply;
+using net::http_request;
+using net::http_response;
+using net::json_reply;
+
+struct gateway::impl {
+  impl(deps d, const config& cfg, extensions ext)
+      : d(d),
+        cfg(cfg),
+        ext(std::move(ext)),
+        login_limit(cfg.rate_limits.login_per_minute / 60.0, cfg.rate_limits.login_per_minute),
+        write_limit(cfg.rate_limits.send_per_second, cfg.rate_limits.send_burst) {}
+
+  deps d;
+  config cfg;
+  extensions ext;
+  rate_limiter login_limit;  // per client IP: login and registration
+  rate_limiter write_limit;  // per participant: every authenticated write
+
+  using authed_handler = std::function<http_response(http_request&, const store::participant&)>;
+
+  // Token check for every authenticated route: the participant must exist and
+  // not be banned (a banned participant's calls are 403).
+  net::http_handler authed(authed_handler h, bool is_write) {
+    return [this, h = std::move(h), is_write](http_request& req) -> http_response {
+      auto token = net::bearer_token(req, false);
+      if (!token) return error_reply(errc::unauthorized, "missing bearer token");
+      auto who = d.participants.authenticate(*token);
+      if (!who) return error_reply(who.err());
+      if (is_write && !write_limit.allow(format_id(who->id))) {
+        return error_reply(errc::rate_limited, "too many requests, slow down");
+      }
+      return h(req, *who);
+    };
+  }
+
+  net::http_handler ip_limited(net::http_handler h) {
+    return [this, h = std::move(h)](http_request& req) -> http_response {
+      if (!login_limit.allow(req.remote_addr)) return error_reply(errc::rate_limited, "too many attempts, slow down");
+      return h(req);
+    };
+  }
+
+  http_response register_kind(http_request& req, store::participant_kind kind) {
+    auto body = parse_json_object(req.body);
+    if (!body) return error_reply(body.err());
+    json_fields f(*body);
+    participants::registration r;
+    r.kind = kind;
+    auto username = f.str("username", true);
+    auto password = f.str("password", true);
+    auto display_name = f.str("display_name", true);
+    std::optional<std::string_view> description;
+    if (kind == store::participant_kind::shop) description = f.str("description", false);
+    if (auto s = f.finish(); !s) return error_reply(s.err());
+    r.username = *username;
+    r.password = *password;
+    r.display_name = *display_name;
+    if (description) r.description = *description;
+    auto p = d.participants.register_participant(r);
+    if (!p) return error_reply(p.err());
+    return json_reply(201, participants::full_view(*p));
+  }
+
+  http_response login(http_request& req) {
+    auto body = parse_json_object(req.body);
+    if (!body) return error_reply(body.err());
+    json_fields f(*body);
+    auto kind_s = f.str("kind", true);
+    auto username = f.str("username", true);
+    auto password = f.str("password", true);
+    if (auto s = f.finish(); !s) return error_reply(s.err());
+    auto kind = store::parse_kind(*kind_s);
+    if (!kind) return error_reply(errc::bad_request, "kind must be user, shop or admin");
+    auto a = d.participants.login(*kind, *username, *password);
+    if (!a) return error_reply(a.err());
+    json::object o;
+    o["access_token"] = a->access_token;
+    o["token_type"] = "Bearer";
+    o["expires_in"] = a->expires_in;
+    o["participant"] = participants::full_view(a->who);
+    return json_reply(200, o);
+  }
+
+  static result<std::uint64_t> path_id(const http_request& req, std::string_view name) {
+    auto id = parse_id(req.param(name));
+    if (!id) return make_error(errc::not_found, "no such " + std::string(name == "id" ? "resource" : name));
+    return *id;
+  }
+
+  http_response search(http_request& req, const store::participant&) {
+    auto kind_q = req.query_param("kind");
+    auto kind = store::parse_kind(kind_q ? *kind_q : "shop");
+    if (!kind) return error_reply(errc::bad_request, "kind must be user, shop or admin");
+    auto q = req.query_param("q");
+    std::string prefix = q ? std::string(*q) : std::string();
+    if (!valid_utf8(prefix) || utf8_length(prefix) > 64) return error_reply(errc::bad_request, "q is too long");
+    auto limit = net::int_query(req, "limit", 20, 1, 100);
+    if (!limit) return error_reply(limit.err());
+    auto found = d.participants.search(*kind, prefix, static_cast<std::size_t>(*limit));
+    if (!found) return error_reply(found.err());
+    json::array arr;
+    for (const auto& p : *found) {
+      auto o = participants::public_view(p);
+      o["username"] = p.username;
+      if (p.kind == store::participant_kind::shop) o["description"] = p.description;
+      arr.push_back(std::move(o));
+    }
+    json::object out;
+    out["participants"] = std::move(arr);
+    return json_reply(200, out);
+  }
+
+  http_response create_conversation(http_request& req, const store::participant& who) {
+    auto body = parse_json_object(req.body);
+    if (!body) return error_reply(body.err());
+    json_fields f(*body);
+    auto kind_s = f.str("kind", true);
+    auto members = f.id_array("members", true, chat::max_group_members);
+    auto title = f.str("title", false);
+    if (auto s = f.finish(); !s) return error_reply(s.err());
+    store::conversation_kind kind;
+    if (*kind_s == "direct") {
+      kind = store::conversation_kind::direct;
+    } else if (*kind_s == "group") {
+      kind = store::conversation_kind::group;
+    } else {
+      return error_reply(errc::bad_request, "kind must be direct or group");
+    }
+    auto made = d.conversations.create(who, kind, std::move(*members), title ? std::string(*title) : std::string());
+    if (!made) return error_reply(made.err());
+    return json_reply(made->second ? 201 : 200, chat::conversation_json(made->first));
+  }
+
+  http_response list_conversations(http_request& req, const store::participant& who) {
+    auto limit = net::int_query(req, "limit", 100, 1, 500);
+    if (!limit) return error_reply(limit.err());
+    auto list = d.conversations.list(who, static_cast<std::size_t>(*limit));
+    if (!list) return error_reply(list.err());
+    json::array arr;
+    for (const auto& v : *list) arr.push_back(chat::conversation_json(v));
+    json::object out;
+    out["conversations"] = std::move(arr);
+    return json_reply(200, out);
+  }
+
+  http_response get_conversation(http_request& req, const store::participant& who) {
+    auto id = path_id(req, "id");
+    if (!id) return error_reply(errc::not_found, "conversation not found");
+    auto v = d.conversations.get(who, *id);
+    if (!v) return error_reply(v.err());
+    return json_reply(200, chat::conversation_json(*v));
+  }
+
+  http_response history(http_request& req, const store::participant& who) {
+    auto id = path_id(req, "id");
+    if (!id) return error_reply(errc::not_found, "conversation not found");
+    std::uint64_t before = 0;
+    if (auto b = req.query_param("before")) {
+      auto parsed = parse_id(*b);
+      if (!parsed) return error_reply(errc::bad_request, "before must be a message id");
+      before = *parsed;
+    }
+    auto limit = net::int_query(req, "limit", 50, 1, 100);
+    if (!limit) return error_reply(limit.err());
+    auto page = d.conversations.history(who, *id, before, static_cast<std::size_t>(*limit));
+    if (!page) return error_reply(page.err());
+    json::array arr;
+    for (const auto& m : page->messages) arr.push_back(chat::message_view(m));
+    json::object out;
+    out["messages"] = std::move(arr);
+    out["has_more"] = page->has_more;
+    return json_reply(200, out);
+  }
+
+  http_response mark_read(http_request& req, const store::participant& who) {
+    auto id = path_id(req, "id");
+    if (!id) return error_reply(errc::not_found, "conversation not found");
+    auto body = parse_json_object(req.body);
+    if (!body) return error_reply(body.err());
+    json_fields f(*body);
+    auto mid = f.id("message_id", true);
+    if (auto s = f.finish(); !s) return error_reply(s.err());
+    auto r = d.messages ? d.messages->mark_read(who, *id, *mid, http_origin())
+                        : d.conversations.mark_read(who, *id, *mid);
+    if (!r) return error_reply(r.err());
+    return net::no_content();
+  }
+
+  http_response add_member(http_request& req, const store::participant& who) {
+    auto id = path_id(req, "id");
+    if (!id) return error_reply(errc::not_found, "conversation not found");
+    auto body = parse_json_object(req.body);
+    if (!body) return error_reply(body.err());
+    json_fields f(*body);
+    std::optional<std::uint64_t> pid;
+    if (f.has("id")) {
+      pid = f.id("id", true);
+      f.ignore("participant_id");
+    } else {
+      pid = f.id("participant_id", true);
+    }
+    if (auto s = f.finish(); !s) return error_reply(s.err());
+    auto v = d.conversations.add_member(who, *id, *pid);
+    if (!v) return error_reply(v.err());
+    return json_reply(200, chat::conversation_json(*v));
+  }
+
+  http_response set_ban(http_request& req, const store::participant& who, bool banned) {
+    auto id = path_id(req, "id");
+    if (!id) return error_reply(errc::not_found, "participant not found");
+    auto s = d.participants.set_banned(who, *id, banned);
+    if (!s) return error_reply(s.err());
+    return net::no_content();
+  }
+
+  http_response readyz() {
+    auto probe = d.db.get_participant(1);  // any read proves the store answers
+    if (!probe && probe.err().code != errc::not_found) {
+      return error_reply(errc::unavailable, "chat store: " + probe.err().message);
+    }
+    if (ext.readiness) {
+      if (auto why = ext.readiness(); !why.empty()) return error_reply(errc::unavailable, why);
+    }
+    json::object o;
+    o["status"] = "ready";
+    return json_reply(200, o);
+  }
+
+  static chat::origin http_origin() { return chat::origin{"http", 0, now_ms()}; }
+
+  http_response send_message(http_request& req, const store::participant& who) {
+    auto id = path_id(req, "id");
+    if (!id) return error_reply(errc::not_found, "conversation not found");
+    auto body = parse_json_object(req.body);
+    if (!body) return error_reply(body.err());
+    json_fields f(*body);
+    auto cmid = f.str("client_msg_id", false);
+    auto text = f.str("body", true);
+    if (auto s = f.finish(); !s) return error_reply(s.err());
+    auto r = d.messages->send(who, *id, cmid.value_or(""), *text, http_origin());
+    if (!r) return error_reply(r.err());
+    return json_reply(r->duplicate ? 200 : 201, chat::message_view(r->message));
+  }
+
+  http_response edit_message(http_request& req, const store::participant& who) {
+    auto id = path_id(req, "id");
+    if (!id) return error_reply(errc::not_found, "message not found");
+    auto body = parse_json_object(req.body);
+    if (!body) return error_reply(body.err());
+    json_fields f(*body);
+    auto text = f.str("body", true);
+    if (auto s = f.finish(); !s) return error_reply(s.err());
+    auto r = d.messages->edit(who, *id, *text, http_origin());
+    if (!r) return error_reply(r.err());
+    return json_reply(200, chat::message_view(*r));
+  }
+
+  http_response delete_message(http_request& req, const store::participant& who) {
+    auto id = path_id(req, "id");
+    if (!id) return error_reply(errc::not_found, "message not found");
+    auto r = d.messages->remove(who, *id, http_origin());
+    if (!r) return error_reply(r.err());
+    return json_reply(200, chat::message_view(*r));
+  }
+
+  http_response get_presence(http_request& req, const store::participant&) {
+    auto id = path_id(req, "id");
+    if (!id) return error_reply(errc::not_found, "participant not found");
+    auto p = d.db.get_participant(*id);
+    if (!p) return error_reply(p.err());
+    auto st = d.presence->get(*id);
+    if (!st) return error_reply(st.err());
+    json::object o;
+    o["participant_id"] = format_id(*id);
+    o["state"] = store::presence_name(st->state);
+    o["last_seen_at"] = st->last_seen_at ? json::value(st->last_seen_at) : json::value(nullptr);
+    return json_reply(200, o);
+  }
+};
+
+gateway::gateway(deps d, const config& cfg, extensions ext)
+    : impl_(std::make_unique<impl>(d, cfg, std::move(ext))) {}
+
+gateway::~gateway() = default;
+
+void gateway::add_routes(net::router& r) {
+  auto* i = impl_.get();
+  using store::participant_kind;
+  r.add("GET", "/healthz", [](http_request&) {
+    json::object o;
+    o["status"] = "ok";
+    return json_reply(200, o);
+  });
+  r.add("GET", "/readyz", [i](http_request&) { return i->readyz(); });
+  r.add("GET", "/metrics", [i](http_request&) {
+    http_response resp;
+    resp.content_type = "text/plain; version=0.0.4";
+    resp.body = i->d.metrics.render();
+    return resp;
+  });
+
+  r.add("POST", "/v1/users",
+        i->ip_limited([i](http_request& q) { return i->register_kind(q, participant_kind::user); }));
+  r.add("POST", "/v1/shops",
+        i->ip_limited([i](http_request& q) { return i->register_kind(q, participant_kind::shop); }));
+  r.add("POST", "/v1/admins", i->authed(
+                                  [i](http_request& q, const store::participant& who) {
+                                    if (who.kind != participant_kind::admin) {
+                                      return error_reply(errc::forbidden, "only admins can create admins");
+                                    }
+                                    return i->register_kind(q, participant_kind::admin);
+                                  },
+                                  true));
+  r.add("POST", "/v1/auth/login", i->ip_limited([i](http_request& q) { return i->login(q); }));
+  r.add("GET", "/v1/me",
+        i->authed([](http_request&, const store::participant& who) { return json_reply(200, participants::full_view(who)); },
+                  false));
+  r.add("GET", "/v1/participants",
+        i->authed([i](http_request& q, const store::participant& who) { return i->search(q, who); }, false));
+  r.add("GET", "/v1/participants/{id}", i->authed(
+                                             [i](http_request& q, const store::participant&) {
+                                               auto id = impl::path_id(q, "id");
+                                               if (!id) return error_reply(errc::not_found, "participant not found");
+                                               auto p = i->d.participants.get(*id);
+                                               if (!p) return error_reply(p.err());
+                                               return json_reply(200, participants::public_view(*p));
+                                             },
+                                             false));
+  r.add("POST", "/v1/participants/{id}/ban",
+        i->authed([i](http_request& q, const store::participant& who) { return i->set_ban(q, who, true); }, true));
+  r.add("POST", "/v1/participants/{id}/unban",
+        i->authed([i](http_request& q, const store::participant& who) { return i->set_ban(q, who, false); }, true));
+
+  r.add("POST", "/v1/conversations",
+        i->authed([i](http_request& q, const store::participant& w) { return i->create_conversation(q, w); }, true));
+  r.add("GET", "/v1/conversations",
+        i->authed([i](http_request& q, const store::participant& w) { return i->list_conversations(q, w); }, false));
+  r.add("GET", "/v1/conversations/{id}",
+        i->authed([i](http_request& q, const store::participant& w) { return i->get_conversation(q, w); }, false));
+  r.add("GET", "/v1/conversations/{id}/messages",
+        i->authed([i](http_request& q, const store::participant& w) { return i->history(q, w); }, false));
+  r.add("POST", "/v1/conversations/{id}/read",
+        i->authed([i](http_request& q, const store::participant& w) { return i->mark_read(q, w); }, true));
+  r.add("POST", "/v1/conversations/{id}/members",
+        i->authed([i](http_request& q, const store::participant& w) { return i->add_member(q, w); }, true));
+
+  if (i->d.messages) {
+    r.add("POST", "/v1/conversations/{id}/messages",
+          i->authed([i](http_request& q, const store::participant& w) { return i->send_message(q, w); }, true));
+    r.add("PATCH", "/v1/messages/{id}",
+          i->authed([i](http_request& q, const store::participant& w) { return i->edit_message(q, w); }, true));
+    r.add("DELETE", "/v1/messages/{id}",
+          i->authed([i](http_request& q, const store::participant& w) { return i->delete_message(q, w); }, true));
+  }
+  if (i->d.presence) {
+    r.add("GET", "/v1/presence/{id}",
+          i->authed([i](http_request& q, const store::participant& w) { return i->get_presence(q, w); }, false));
+  }
+  if (i->d.discovery) {
+    r.add("GET", "/v1/discovery", i->authed([i](http_request& q, const store::participant&) {
+      return i->d.discovery->handle_discovery(q);
+    }, false));
+  }
+  if (i->d.notifications) {
+    r.add("GET", "/v1/notifications", i->authed([i](http_request& q, const store::participant& w) {
+      return i->d.notifications(q, w.id);
+    }, false));
+  }
+  if (i->ext.add_routes) i->ext.add_routes(r);
+}
+
+void gateway::observe(const net::http_request& req, int status, double seconds) {
+  // Label values stay bounded: route patterns, known methods, status codes.
+  const std::string route = req.route.empty() ? std::string("unmatched") : req.route;
+  static const char* const known[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"};
+  std::string method = "other";
+  for (const char* m : known) {
+    if (req.method == m) method = m;
+  }
+  impl_->d.metrics
+      .counter("chatd_http_requests_total", "HTTP requests by route, method and status",
+               {{"route", route}, {"method", method}, {"status", std::to_string(status)}})
+      .inc();
+  impl_->d.metrics
+      .histogram("chatd_http_request_duration_seconds", "HTTP request latency by route",
+                 {{"route", route}, {"method", method}})
+      .observe(seconds);
+}
+
+}  // namespace chatd::gateway

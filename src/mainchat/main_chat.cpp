@@ -1,0 +1,90 @@
+#include "mainchat/main_chat.h"
+
+#include "chat/events.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "notification/notifier.h"
+#include "presence/presence.h"
+#include "store/store.h"
+
+namespace chatd::mainchat {
+
+main_chat::main_chat(store::chat_store& db, presence::presence_port& presence, notification::notifier& notifier,
+                     metrics_registry& metrics)
+    : db_(db),
+      presence_(presence),
+      notifier_(notifier),
+      stored_(metrics.counter("chatd_messages_stored_total", "Messages stored by the main chat service")),
+      duplicates_(metrics.counter("chatd_messages_duplicate_total", "Redelivered or duplicate messages skipped")),
+      notify_requests_(metrics.counter("chatd_notify_requests_total", "Recipients handed to the notification service")) {}
+
+status main_chat::apply(const chat::event& e) {
+  switch (e.kind) {
+    case chat::event_kind::message: return store_message(e);
+    case chat::event_kind::message_updated: return update_message(e);
+    default: return {};  // ephemeral kinds are not ours
+  }
+}
+
+status main_chat::store_message(const chat::event& e) {
+  const auto& m = e.message;
+  if (!m.client_msg_id.empty()) {
+    // The chat server claimed the key before producing; a record whose id is
+    // not the claimed one is a duplicate that must not be stored.
+    auto claimed = db_.claim_client_msg_id(m.conversation_id, m.sender_id, m.client_msg_id, m.id);
+    if (!claimed) return std::move(claimed).err();
+    if (*claimed != m.id) {
+      duplicates_.inc();
+      return {};
+    }
+  }
+  auto existing = db_.get_message(m.id);
+  if (existing) {
+    // Redelivered: keep what is stored (it may have been edited or deleted since).
+    duplicates_.inc();
+  } else if (existing.err().code == errc::not_found) {
+    if (auto s = db_.put_message(m); !s) return s;
+    stored_.inc();
+  } else {
+    return std::move(existing).err();
+  }
+  if (auto s = db_.touch_conversation(m.conversation_id, m.created_at, m.id); !s) return s;
+  // The sender has read their own message; it never counts as unread for them.
+  if (auto r = db_.mark_read(m.sender_id, m.conversation_id, m.id); !r) return std::move(r).err();
+
+  auto members = db_.list_members(m.conversation_id);
+  if (!members) return std::move(members).err();
+  for (auto pid : *members) {
+    if (pid == m.sender_id) continue;
+    auto p = presence_.get(pid);
+    if (p && p->state == store::presence_state::active) continue;
+    // Notification is idempotent per (recipient, message), so a redelivered
+    // record asks again harmlessly; asking again is what makes it reliable.
+    notify_requests_.inc();
+    if (auto s = notifier_.notify(notification::notify_request{pid, m}); !s) {
+      spdlog::warn("main-chat: notify {} about {} failed: {}", pid, m.id, s.err().message);
+      return s;
+    }
+  }
+  return {};
+}
+
+status main_chat::update_message(const chat::event& e) {
+  const auto& m = e.message;
+  auto current = db_.get_message(m.id);
+  if (!current) {
+    if (current.err().code != errc::not_found) return std::move(current).err();
+    return db_.put_message(m);
+  }
+  // A delete is final: a late edit must not bring the message back. Older
+  // updates (by edited_at) do not overwrite newer ones on redelivery.
+  if (current->deleted) return {};
+  if (!m.deleted && current->edited_at > m.edited_at) return {};
+  auto next = *current;
+  next.body = m.deleted ? std::string() : m.body;
+  next.deleted = m.deleted;
+  next.edited_at = m.edited_at;
+  return db_.put_message(next);
+}
+
+}  // namespace chatd::mainchat

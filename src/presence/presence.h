@@ -1,0 +1,61 @@
+// Presence: who has the chat page open. Each WebSocket connection reports
+// active/inactive; a participant is active if any connection is active,
+// inactive if connected but none is, offline when none is left. Chat servers
+// hold a lease: a server that stops refreshing (crashed) loses its
+// connections after presence.timeout_ms.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/config.h"
+#include "common/error.h"
+#include "store/store.h"
+
+namespace chatd::presence {
+
+using store::presence_state;
+
+// The port chat servers and the main chat service use; in-process in
+// `chatd all`, a client of the presence role otherwise.
+class presence_port {
+ public:
+  virtual ~presence_port() = default;
+  virtual void connection_state(const std::string& server_id, std::uint64_t connection_id,
+                                std::uint64_t participant_id, presence_state state) = 0;  // opened or changed
+  virtual void connection_closed(const std::string& server_id, std::uint64_t connection_id,
+                                 std::uint64_t participant_id) = 0;
+  // The server's connections are still there (its lease).
+  virtual void refresh(const std::string& server_id) = 0;
+  virtual result<store::presence> get(std::uint64_t participant_id) = 0;
+};
+
+// Called with the new aggregate whenever a participant's state changes.
+using change_listener = std::function<void(const store::presence&)>;
+
+class service : public presence_port {
+ public:
+  service(store::chat_store& db, const presence_config& cfg, change_listener on_change);
+  ~service() override;
+
+  void start();  // the lease sweeper
+  void stop();
+
+  void connection_state(const std::string& server_id, std::uint64_t connection_id, std::uint64_t participant_id,
+                        presence_state state) override;
+  void connection_closed(const std::string& server_id, std::uint64_t connection_id,
+                         std::uint64_t participant_id) override;
+  void refresh(const std::string& server_id) override;
+  result<store::presence> get(std::uint64_t participant_id) override;
+
+  // One sweep now (tests); returns how many connections expired.
+  std::size_t sweep(std::int64_t now_ms);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace chatd::presence

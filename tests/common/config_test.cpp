@@ -1,0 +1,124 @@
+#include "common/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace chatd {
+namespace {
+
+std::string write_temp(const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() / ("chatd-config-" + std::to_string(::getpid()) + "-" +
+                                                        std::to_string(std::rand()) + ".toml");
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+config_sources no_env() {
+  config_sources s;
+  s.env.emplace();
+  return s;
+}
+
+TEST(config, defaults_match_the_contract) {
+  auto c = load_config(no_env());
+  EXPECT_EQ(c.gateway.listen, "127.0.0.1:8080");
+  EXPECT_EQ(c.chat_server.listen, "127.0.0.1:9000");
+  EXPECT_EQ(c.chat_server.region, "local");
+  EXPECT_EQ(c.storage.backend, "rocksdb");
+  EXPECT_EQ(c.storage.path, "./chatd-data");
+  EXPECT_EQ(c.queue.backend, "embedded");
+  EXPECT_EQ(c.queue.brokers, "127.0.0.1:9092");
+  EXPECT_EQ(c.queue.topic_prefix, "chatd.");
+  EXPECT_EQ(c.queue.partitions, 12u);
+  EXPECT_EQ(c.storage.hosts, "127.0.0.1:9042");
+  EXPECT_EQ(c.storage.keyspace, "chatd");
+  EXPECT_EQ(c.notifications.coalesce_ms, 5000);
+  EXPECT_EQ(c.presence.timeout_ms, 30000);
+  EXPECT_EQ(c.rate_limits.send_per_second, 20);
+  EXPECT_EQ(c.rate_limits.send_burst, 200);
+  EXPECT_EQ(c.rate_limits.login_per_minute, 60);
+}
+
+TEST(config, file_then_env_then_flags) {
+  auto file = write_temp(
+      "[gateway]\nlisten = \"127.0.0.1:1111\"\n[storage]\npath = \"/tmp/x\"\n"
+      "[notifications]\ncoalesce_ms = 10\n[discovery.regions.eu]\nlat = 50.1\nlon = 8.6\n");
+  config_sources s = no_env();
+  s.file = file;
+  s.env->emplace("CHATD_GATEWAY_LISTEN", "127.0.0.1:2222");
+  s.env->emplace("CHATD_CHAT_SERVER_REGION", "eu");
+  s.env->emplace("CHATD_RATE_LIMITS_SEND_BURST", "5");
+  s.env->emplace("CHATD_UNRELATED", "x");  // not a chatd section: ignored
+  s.flags.emplace_back("storage.path", "/tmp/y");
+  auto c = load_config(s);
+  EXPECT_EQ(c.gateway.listen, "127.0.0.1:2222");
+  EXPECT_EQ(c.chat_server.region, "eu");
+  EXPECT_EQ(c.rate_limits.send_burst, 5);
+  EXPECT_EQ(c.storage.path, "/tmp/y");
+  EXPECT_EQ(c.notifications.coalesce_ms, 10);
+  ASSERT_EQ(c.discovery.regions.count("eu"), 1u);
+  EXPECT_DOUBLE_EQ(c.discovery.regions["eu"].lat, 50.1);
+  EXPECT_DOUBLE_EQ(c.discovery.regions["eu"].lon, 8.6);
+  std::remove(file.c_str());
+}
+
+TEST(config, unknown_keys_are_named) {
+  auto file = write_temp("[gateway]\nlistn = \"127.0.0.1:1\"\n");
+  config_sources s = no_env();
+  s.file = file;
+  try {
+    load_config(s);
+    FAIL() << "accepted an unknown key";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("gateway.listn"), std::string::npos) << e.what();
+  }
+  std::remove(file.c_str());
+
+  config_sources env = no_env();
+  env.env->emplace("CHATD_STORAGE_PAHT", "x");
+  try {
+    load_config(env);
+    FAIL() << "accepted an unknown env key";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("CHATD_STORAGE_PAHT"), std::string::npos) << e.what();
+  }
+
+  config_sources flag = no_env();
+  flag.flags.emplace_back("nosuch.key", "1");
+  EXPECT_THROW(load_config(flag), config_error);
+}
+
+TEST(config, bad_values_are_rejected) {
+  for (auto [k, v] : std::vector<std::pair<std::string, std::string>>{{"queue.partitions", "0"},
+                                                                      {"queue.partitions", "ten"},
+                                                                      {"storage.backend", "mysql"},
+                                                                      {"gateway.listen", "nohostport"},
+                                                                      {"gateway.listen", "127.0.0.1:70000"},
+                                                                      {"storage.sync_writes", "maybe"},
+                                                                      {"rate_limits.send_per_second", "-1"},
+                                                                      {"chat_server.lat", "91"},
+                                                                      {"node.id", "1024"}}) {
+    config_sources s = no_env();
+    s.flags.emplace_back(k, v);
+    EXPECT_THROW(load_config(s), config_error) << k << "=" << v;
+  }
+}
+
+TEST(config, syntax_error_names_the_file) {
+  auto file = write_temp("[gateway\nlisten=");
+  config_sources s = no_env();
+  s.file = file;
+  try {
+    load_config(s);
+    FAIL();
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find(file), std::string::npos);
+  }
+  std::remove(file.c_str());
+}
+
+}  // namespace
+}  // namespace chatd

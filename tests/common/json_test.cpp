@@ -1,0 +1,64 @@
+#include "common/json.h"
+
+#include <gtest/gtest.h>
+
+namespace chatd {
+namespace {
+
+TEST(json, rejects_bad_documents) {
+  EXPECT_FALSE(parse_json_object("{"));
+  EXPECT_FALSE(parse_json_object("[]"));
+  EXPECT_FALSE(parse_json_object("\"x\""));
+  EXPECT_FALSE(parse_json_object(""));
+  EXPECT_FALSE(parse_json_object("{\"a\":\"\xff\"}"));  // invalid UTF-8
+  std::string deep(100, '[');
+  EXPECT_FALSE(parse_json_object("{\"a\":" + deep + std::string(100, ']') + "}"));
+  auto r = parse_json_object("{\"a\":1}");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->at("a").as_int64(), 1);
+  EXPECT_EQ(parse_json_object("{").err().code, errc::bad_request);
+}
+
+TEST(json, fields_check_types_and_unknown_keys) {
+  auto o = parse_json_object(R"({"s":"x","id":"42","n":7,"ids":["1","2"],"extra":true})").value();
+  json_fields f(o);
+  EXPECT_EQ(f.str("s", true), "x");
+  EXPECT_EQ(f.id("id", true), 42u);
+  EXPECT_EQ(f.integer("n", true, 0, 10), 7);
+  auto ids = f.id_array("ids", true, 5);
+  ASSERT_TRUE(ids);
+  EXPECT_EQ(ids->size(), 2u);
+  auto s = f.finish();
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.err().message.find("extra"), std::string::npos);
+
+  auto o2 = parse_json_object(R"({"id":42})").value();
+  json_fields f2(o2);
+  f2.id("id", true);
+  EXPECT_FALSE(f2.finish());
+
+  auto o3 = parse_json_object(R"({"n":99999999999999999999})").value();
+  json_fields f3(o3);
+  f3.integer("n", true, 0, 10);
+  EXPECT_FALSE(f3.finish());
+
+  auto o4 = parse_json_object(R"({})").value();
+  json_fields f4(o4);
+  f4.str("missing", true);
+  auto s4 = f4.finish();
+  ASSERT_FALSE(s4);
+  EXPECT_NE(s4.err().message.find("missing"), std::string::npos);
+}
+
+TEST(json, utf8_helpers) {
+  EXPECT_TRUE(valid_utf8("h\xc3\xa9llo \xf0\x9f\x98\x80"));
+  EXPECT_FALSE(valid_utf8("\xc3"));
+  EXPECT_FALSE(valid_utf8("\xc0\x80"));        // overlong
+  EXPECT_FALSE(valid_utf8("\xed\xa0\x80"));    // surrogate
+  EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // > U+10FFFF
+  EXPECT_EQ(utf8_length("h\xc3\xa9llo \xf0\x9f\x98\x80"), 7u);
+  EXPECT_EQ(utf8_prefix("h\xc3\xa9llo", 2), "h\xc3\xa9");
+}
+
+}  // namespace
+}  // namespace chatd

@@ -1,0 +1,400 @@
+// The HTTP API of `chatd all`, over real sockets against a real process.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "common/ids.h"
+#include "integration/api_client.h"
+#include "integration/chatd_process.h"
+
+namespace chatd::testing {
+namespace {
+
+json::object obj(std::initializer_list<std::pair<json::string_view, json::value_ref>> init) {
+  return json::object(init);
+}
+
+class api_test : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    proc_ = new chatd_process({{"admin.username", "root"},
+                               {"admin.password", "rootpassword"},
+                               {"rate_limits.login_per_minute", "0"},
+                               {"rate_limits.send_per_second", "0"}});
+    proc_->start();
+  }
+  static void TearDownTestSuite() {
+    delete proc_;
+    proc_ = nullptr;
+  }
+  api c() const { return api(proc_->gateway()); }
+
+  // Registers (kind "users"/"shops") and logs in; returns {id, token}.
+  std::pair<std::string, std::string> make(const std::string& kind_path, const std::string& username) {
+    auto r = c().post("/v1/" + kind_path,
+                      obj({{"username", username}, {"password", "password123"}, {"display_name", "N " + username}}));
+    EXPECT_EQ(r.status, 201) << r.raw;
+    std::string kind = kind_path == "users" ? "user" : kind_path == "shops" ? "shop" : "admin";
+    auto l = c().post("/v1/auth/login", obj({{"kind", kind}, {"username", username}, {"password", "password123"}}));
+    EXPECT_EQ(l.status, 200) << l.raw;
+    return {r.str("id"), l.str("access_token")};
+  }
+  std::string admin_token() {
+    auto l = c().post("/v1/auth/login", obj({{"kind", "admin"}, {"username", "root"}, {"password", "rootpassword"}}));
+    EXPECT_EQ(l.status, 200) << l.raw;
+    return l.str("access_token");
+  }
+
+  static chatd_process* proc_;
+};
+chatd_process* api_test::proc_ = nullptr;
+
+TEST_F(api_test, register_login_me) {
+  auto r = c().post("/v1/users", obj({{"username", "alice"}, {"password", "password123"}, {"display_name", "Alice"}}));
+  ASSERT_EQ(r.status, 201) << r.raw;
+  EXPECT_EQ(r.str("kind"), "user");
+  EXPECT_EQ(r.str("username"), "alice");
+  EXPECT_EQ(r.str("display_name"), "Alice");
+  ASSERT_TRUE(parse_id(r.str("id")));
+  EXPECT_EQ(r.obj().if_contains("password"), nullptr);
+  EXPECT_EQ(r.raw.find("argon2"), std::string::npos);
+
+  auto again = c().post("/v1/users", obj({{"username", "alice"}, {"password", "password456"}, {"display_name", "A"}}));
+  EXPECT_EQ(again.status, 409);
+  EXPECT_EQ(again.error_code(), "conflict");
+  // Same username as another kind is fine.
+  auto shop = c().post("/v1/shops", obj({{"username", "alice"},
+                                         {"password", "password123"},
+                                         {"display_name", "Alice's"},
+                                         {"description", "hats"}}));
+  EXPECT_EQ(shop.status, 201) << shop.raw;
+  EXPECT_EQ(shop.str("kind"), "shop");
+
+  auto login = c().post("/v1/auth/login", obj({{"kind", "user"}, {"username", "alice"}, {"password", "password123"}}));
+  ASSERT_EQ(login.status, 200) << login.raw;
+  EXPECT_EQ(login.str("token_type"), "Bearer");
+  EXPECT_GT(login.obj().at("expires_in").as_int64(), 0);
+  EXPECT_EQ(login.obj().at("participant").at("id").as_string(), r.str("id"));
+  auto token = login.str("access_token");
+
+  auto me = c().get("/v1/me", token);
+  ASSERT_EQ(me.status, 200);
+  EXPECT_EQ(me.str("id"), r.str("id"));
+  EXPECT_EQ(me.str("username"), "alice");
+
+  auto wrong = c().post("/v1/auth/login", obj({{"kind", "user"}, {"username", "alice"}, {"password", "nopenope1"}}));
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(wrong.error_code(), "unauthorized");
+  auto unknown = c().post("/v1/auth/login", obj({{"kind", "user"}, {"username", "nobody"}, {"password", "nopenope1"}}));
+  EXPECT_EQ(unknown.status, 401);
+  auto wrong_kind = c().post("/v1/auth/login", obj({{"kind", "shop"}, {"username", "alice"}, {"password", "password123"}}));
+  EXPECT_EQ(wrong_kind.status, 401);
+}
+
+TEST_F(api_test, tokens_are_checked) {
+  EXPECT_EQ(c().get("/v1/me").status, 401);
+  EXPECT_EQ(c().get("/v1/me").error_code(), "unauthorized");
+  EXPECT_EQ(c().get("/v1/me", "garbage").status, 401);
+  auto [id, token] = make("users", "tok_user");
+  std::string tampered = token;
+  tampered[tampered.size() - 3] = tampered[tampered.size() - 3] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(c().get("/v1/me", tampered).status, 401);
+  auto raw = c().call("GET", "/v1/me", {}, {}, {{"Authorization", "Basic abc"}});
+  EXPECT_EQ(raw.status, 401);
+}
+
+TEST_F(api_test, registration_validation) {
+  struct bad_case {
+    std::string body;
+    std::string code;
+  };
+  std::vector<bad_case> cases = {
+      {R"({"username":"ab","password":"password123","display_name":"x"})", "bad_request"},
+      {R"({"username":"Alice","password":"password123","display_name":"x"})", "bad_request"},
+      {R"({"username":"al ice","password":"password123","display_name":"x"})", "bad_request"},
+      {R"({"username":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","password":"password123","display_name":"x"})", "bad_request"},
+      {R"({"username":"okname","password":"short","display_name":"x"})", "bad_request"},
+      {R"({"username":"okname","password":"password123"})", "bad_request"},
+      {R"({"username":"okname","password":"password123","display_name":""})", "bad_request"},
+      {R"({"username":"okname","password":"password123","display_name":"x","admin":true})", "bad_request"},
+      {R"({"username":"okname","password":12345678,"display_name":"x"})", "bad_request"},
+      {R"({"username":["okname"],"password":"password123","display_name":"x"})", "bad_request"},
+      {R"({"username":"okname","password":"password123","display_name":"x")", "bad_request"},
+      {R"([])", "bad_request"},
+      {"", "bad_request"},
+      {"{\"username\":\"okname\",\"password\":\"password123\",\"display_name\":\"\xff\xfe\"}", "bad_request"},
+      {R"({"username":"okname","password":"password123","display_name":"x","description":"d"})", "bad_request"},
+  };
+  for (const auto& bc : cases) {
+    auto r = c().call("POST", "/v1/users", bc.body);
+    EXPECT_EQ(r.status, 400) << bc.body << " -> " << r.raw;
+    EXPECT_EQ(r.error_code(), bc.code) << bc.body;
+    ASSERT_TRUE(r.body.is_object()) << r.raw;
+    EXPECT_TRUE(r.obj().at("error").at("message").is_string());
+  }
+  // None of them created anything.
+  auto l = c().post("/v1/auth/login", obj({{"kind", "user"}, {"username", "okname"}, {"password", "password123"}}));
+  EXPECT_EQ(l.status, 401);
+}
+
+TEST_F(api_test, admins_and_bans) {
+  auto admin = admin_token();
+  auto [uid, utoken] = make("users", "ban_me");
+  // Only admins create admins.
+  auto denied = c().post("/v1/admins", obj({{"username", "mod1"}, {"password", "password123"}, {"display_name", "M"}}),
+                         utoken);
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_EQ(denied.error_code(), "forbidden");
+  auto created = c().post("/v1/admins", obj({{"username", "mod1"}, {"password", "password123"}, {"display_name", "M"}}),
+                          admin);
+  EXPECT_EQ(created.status, 201) << created.raw;
+  EXPECT_EQ(created.str("kind"), "admin");
+
+  EXPECT_EQ(c().post("/v1/participants/" + uid + "/ban", json::object(), utoken).status, 403);
+  auto ban = c().post("/v1/participants/" + uid + "/ban", json::object(), admin);
+  EXPECT_EQ(ban.status, 204) << ban.raw;
+  EXPECT_EQ(c().get("/v1/me", utoken).status, 403);
+  auto login = c().post("/v1/auth/login", obj({{"kind", "user"}, {"username", "ban_me"}, {"password", "password123"}}));
+  EXPECT_EQ(login.status, 403);
+  EXPECT_EQ(login.error_code(), "forbidden");
+  EXPECT_EQ(c().post("/v1/participants/" + uid + "/unban", json::object(), admin).status, 204);
+  EXPECT_EQ(c().get("/v1/me", utoken).status, 200);
+  EXPECT_EQ(c().post("/v1/participants/999999999/ban", json::object(), admin).status, 404);
+}
+
+TEST_F(api_test, participants_lookup_and_search) {
+  auto [uid, token] = make("users", "finder");
+  auto [sid, stoken] = make("shops", "hatshop");
+  make("shops", "hatstore");
+  make("shops", "shoes");
+  auto p = c().get("/v1/participants/" + sid, token);
+  ASSERT_EQ(p.status, 200);
+  EXPECT_EQ(p.str("kind"), "shop");
+  EXPECT_EQ(p.str("display_name"), "N hatshop");
+  EXPECT_EQ(p.obj().if_contains("password_hash"), nullptr);
+  EXPECT_EQ(c().get("/v1/participants/123", token).status, 404);
+  EXPECT_EQ(c().get("/v1/participants/abc", token).status, 404);
+  EXPECT_EQ(c().get("/v1/participants/..%2F..%2Fetc", token).status, 404);
+
+  auto s = c().get("/v1/participants?kind=shop&q=hat&limit=10", token);
+  ASSERT_EQ(s.status, 200) << s.raw;
+  const auto& arr = s.obj().at("participants").as_array();
+  ASSERT_EQ(arr.size(), 2u);
+  EXPECT_EQ(arr[0].at("username").as_string(), "hatshop");
+  EXPECT_EQ(arr[1].at("username").as_string(), "hatstore");
+  auto by_display = c().get("/v1/participants?kind=shop&q=n%20hats", token);
+  EXPECT_EQ(by_display.obj().at("participants").as_array().size(), 2u);
+  EXPECT_EQ(c().get("/v1/participants?kind=shop&q=hat&limit=1", token).obj().at("participants").as_array().size(), 1u);
+  EXPECT_EQ(c().get("/v1/participants?kind=robot", token).status, 400);
+  EXPECT_EQ(c().get("/v1/participants?kind=shop&limit=0", token).status, 400);
+  EXPECT_EQ(c().get("/v1/participants?kind=shop&limit=99999999999999999999", token).status, 400);
+}
+
+TEST_F(api_test, conversations) {
+  auto [a, at] = make("users", "conv_a");
+  auto [b, bt] = make("shops", "conv_b");
+  auto [x, xt] = make("users", "conv_x");
+  auto d1 = c().post("/v1/conversations", obj({{"kind", "direct"}, {"members", json::array{json::value(b)}}}), at);
+  ASSERT_EQ(d1.status, 201) << d1.raw;
+  auto conv = d1.str("id");
+  EXPECT_EQ(d1.str("kind"), "direct");
+  EXPECT_EQ(d1.obj().at("members").as_array().size(), 2u);
+  EXPECT_TRUE(d1.obj().at("last_message").is_null());
+  EXPECT_EQ(d1.obj().at("unread_count").as_int64(), 0);
+  // Unique per pair, from either side, listing the caller or not.
+  auto d2 = c().post("/v1/conversations",
+                     obj({{"kind", "direct"}, {"members", json::array{json::value(a), json::value(b)}}}), bt);
+  EXPECT_EQ(d2.status, 200) << d2.raw;
+  EXPECT_EQ(d2.str("id"), conv);
+
+  auto g = c().post("/v1/conversations",
+                    obj({{"kind", "group"}, {"members", json::array{json::value(b)}}, {"title", "Support"}}), at);
+  ASSERT_EQ(g.status, 201) << g.raw;
+  EXPECT_EQ(g.str("title"), "Support");
+
+  auto list = c().get("/v1/conversations", at);
+  ASSERT_EQ(list.status, 200);
+  const auto& convs = list.obj().at("conversations").as_array();
+  ASSERT_EQ(convs.size(), 2u);
+  EXPECT_EQ(convs[0].at("id").as_string(), g.str("id"));  // most recent activity first
+  EXPECT_EQ(convs[1].at("id").as_string(), conv);
+
+  auto hist = c().get("/v1/conversations/" + conv + "/messages?limit=10", at);
+  ASSERT_EQ(hist.status, 200) << hist.raw;
+  EXPECT_TRUE(hist.obj().at("messages").as_array().empty());
+  EXPECT_FALSE(hist.obj().at("has_more").as_bool());
+
+  // Non-members see nothing, as if it did not exist.
+  auto hidden = c().get("/v1/conversations/" + conv + "/messages", xt);
+  EXPECT_EQ(hidden.status, 404);
+  EXPECT_EQ(hidden.error_code(), "not_found");
+  EXPECT_EQ(c().get("/v1/conversations", xt).obj().at("conversations").as_array().size(), 0u);
+  EXPECT_EQ(c().get("/v1/conversations/" + conv + "/messages?limit=0", at).status, 400);
+  EXPECT_EQ(c().get("/v1/conversations/" + conv + "/messages?limit=101", at).status, 400);
+  EXPECT_EQ(c().get("/v1/conversations/" + conv + "/messages?before=xyz", at).status, 400);
+
+  // Admins read any conversation and may join it.
+  auto admin = admin_token();
+  EXPECT_EQ(c().get("/v1/conversations/" + conv + "/messages", admin).status, 200);
+  auto me = c().get("/v1/me", admin);
+  auto join = c().post("/v1/conversations/" + g.str("id") + "/members", obj({{"participant_id", me.str("id")}}), admin);
+  EXPECT_EQ(join.status, 200) << join.raw;
+  EXPECT_EQ(join.obj().at("members").as_array().size(), 3u);
+
+  // Bad input.
+  EXPECT_EQ(c().post("/v1/conversations", obj({{"kind", "direct"}, {"members", json::array{}}}), at).status, 400);
+  EXPECT_EQ(c().post("/v1/conversations", obj({{"kind", "chat"}, {"members", json::array{json::value(b)}}}), at).status,
+            400);
+  EXPECT_EQ(c().post("/v1/conversations", obj({{"kind", "group"}, {"members", json::array{json::value("1")}}}), at)
+                .status,
+            404);
+  EXPECT_EQ(c().post("/v1/conversations", obj({{"kind", "group"}, {"members", json::array{json::value(1)}}}), at).status,
+            400);
+  EXPECT_EQ(c().post("/v1/conversations/" + conv + "/read", obj({{"message_id", "12345"}}), at).status, 404);
+  EXPECT_EQ(c().post("/v1/conversations/" + conv + "/read", obj({{"message_id", 12345}}), at).status, 400);
+}
+
+TEST_F(api_test, http_edge_cases) {
+  EXPECT_EQ(c().get("/nope").status, 404);
+  EXPECT_EQ(c().get("/nope").error_code(), "not_found");
+  auto wrong_method = c().call("DELETE", "/v1/users");
+  EXPECT_EQ(wrong_method.status, 405);
+  std::string big(2 * 1024 * 1024, 'x');
+  auto too_big = c().call("POST", "/v1/users", big);
+  EXPECT_EQ(too_big.status, 413);
+  EXPECT_EQ(too_big.error_code(), "too_large");
+  auto huge_header = c().call("GET", "/healthz", {}, {}, {{"X-Big", std::string(64 * 1024, 'a')}});
+  EXPECT_EQ(huge_header.status, 413);
+  // The server is still fine.
+  EXPECT_EQ(c().get("/healthz").status, 200);
+  EXPECT_EQ(c().get("/readyz").status, 200);
+}
+
+TEST_F(api_test, metrics_count_routes) {
+  c().get("/healthz");
+  auto m = c().get("/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_NE(m.raw.find("# TYPE chatd_http_requests_total counter"), std::string::npos) << m.raw;
+  EXPECT_NE(m.raw.find("chatd_http_request_duration_seconds_bucket{"), std::string::npos);
+  EXPECT_NE(m.raw.find("route=\"/healthz\""), std::string::npos);
+}
+
+TEST(api_process, login_rate_limit_per_ip) {
+  chatd_process p({{"rate_limits.login_per_minute", "3"}});
+  p.start();
+  api a(p.gateway());
+  int limited = 0;
+  for (int i = 0; i < 6; ++i) {
+    auto r = a.post("/v1/auth/login",
+                    json::object{{"kind", "user"}, {"username", "whoever"}, {"password", "password123"}});
+    if (r.status == 429) {
+      ++limited;
+      EXPECT_EQ(r.error_code(), "rate_limited");
+    } else {
+      EXPECT_EQ(r.status, 401);
+    }
+  }
+  EXPECT_EQ(limited, 3);
+}
+
+TEST(api_process, write_rate_limit_per_participant) {
+  chatd_process p({{"rate_limits.send_per_second", "1"}, {"rate_limits.send_burst", "2"}});
+  p.start();
+  api a(p.gateway());
+  ASSERT_EQ(a.post("/v1/users", json::object{{"username", "rl"}, {"password", "password123"}, {"display_name", "R"}})
+                .status,
+            201);
+  auto token = a.post("/v1/auth/login", json::object{{"kind", "user"}, {"username", "rl"}, {"password", "password123"}})
+                   .str("access_token");
+  int ok = 0, limited = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto r = a.post("/v1/conversations", json::object{{"kind", "group"}, {"members", json::array{}}}, token);
+    (r.status == 201 ? ok : limited)++;
+    if (r.status != 201) EXPECT_EQ(r.error_code(), "rate_limited");
+  }
+  EXPECT_GE(ok, 2);
+  EXPECT_LE(ok, 3);
+  EXPECT_GE(limited, 2);
+  // Reads are not limited.
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(a.get("/v1/conversations", token).status, 200);
+}
+
+TEST(api_process, data_survives_restart_and_sigterm_exits_cleanly) {
+  std::string dir;
+  {
+    chatd_process p;
+    p.start();
+    dir = p.data_dir();
+    api a(p.gateway());
+    ASSERT_EQ(a.post("/v1/users", json::object{{"username", "keeper"}, {"password", "password123"}, {"display_name", "K"}})
+                  .status,
+              201);
+    EXPECT_EQ(p.stop(), 0);
+    chatd_process again({}, "all", dir);
+    again.start();
+    api b(again.gateway());
+    auto l = b.post("/v1/auth/login", json::object{{"kind", "user"}, {"username", "keeper"}, {"password", "password123"}});
+    EXPECT_EQ(l.status, 200) << l.raw;
+    EXPECT_EQ(again.stop(), 0);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// Runs the binary with arguments and returns {exit code, stdout+stderr}.
+std::pair<int, std::string> run(const std::string& args, const std::string& env = {}) {
+  std::string cmd = env + " " + chatd_binary() + " " + args + " 2>&1";
+  FILE* f = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (auto n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+  int st = ::pclose(f);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+TEST(cli, help_version_and_config_errors) {
+  auto [hc, help] = run("--help");
+  EXPECT_EQ(hc, 0);
+  for (const char* role : {"all", "gateway", "discovery", "chat-server", "presence", "main-chat", "notification", "admin"}) {
+    EXPECT_NE(help.find(role), std::string::npos) << role;
+  }
+  auto [vc, version] = run("--version");
+  EXPECT_EQ(vc, 0);
+  EXPECT_NE(version.find("chatd"), std::string::npos);
+  auto [uc, unknown] = run("all --set gateway.listn=127.0.0.1:0");
+  EXPECT_NE(uc, 0);
+  EXPECT_NE(unknown.find("gateway.listn"), std::string::npos) << unknown;
+  auto [ec, env_out] = run("all --set storage.path=/tmp/chatd-cli-none", "CHATD_GATEWAY_LISTN=127.0.0.1:0");
+  EXPECT_NE(ec, 0);
+  EXPECT_NE(env_out.find("CHATD_GATEWAY_LISTN"), std::string::npos) << env_out;
+  auto [nc, norole] = run("");
+  EXPECT_NE(nc, 0);
+}
+
+TEST(cli, admin_create_then_login) {
+  auto dir = std::filesystem::temp_directory_path() / ("chatd-admin-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto [rc, out] = run("admin create --username boss --password bosspassword --set auth.password_cost=fast "
+                       "--set storage.path=" + dir.string());
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("\"kind\":\"admin\""), std::string::npos) << out;
+  auto [rc2, out2] = run("admin create --username boss --password bosspassword --set auth.password_cost=fast "
+                         "--set storage.path=" + dir.string());
+  EXPECT_EQ(rc2, 0) << out2;
+  EXPECT_NE(out2.find("exists"), std::string::npos);
+  auto [rc3, out3] = run("admin create --username B --password bosspassword --set storage.path=" + dir.string());
+  EXPECT_NE(rc3, 0);
+  {
+    chatd_process p({}, "all", dir.string());
+    p.start();
+    api a(p.gateway());
+    auto l = a.post("/v1/auth/login", json::object{{"kind", "admin"}, {"username", "boss"}, {"password", "bosspassword"}});
+    EXPECT_EQ(l.status, 200) << l.raw;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace chatd::testing

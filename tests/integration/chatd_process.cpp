@@ -1,0 +1,176 @@
+#include "integration/chatd_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "net/client.h"
+
+namespace chatd::testing {
+
+namespace fs = std::filesystem;
+
+std::string chatd_binary() {
+  if (const char* b = std::getenv("CHATD_BINARY")) return b;
+  return CHATD_BINARY_PATH;
+}
+
+namespace {
+std::string fresh_dir() {
+  static std::atomic<int> n{0};
+  auto p = fs::temp_directory_path() /
+           ("chatd-it-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + "-" +
+            std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000));
+  fs::create_directories(p);
+  return p.string();
+}
+}  // namespace
+
+chatd_process::chatd_process(std::vector<std::pair<std::string, std::string>> flags, std::string role,
+                             std::string data_dir)
+    : flags_(std::move(flags)), role_(std::move(role)), data_dir_(std::move(data_dir)) {
+  if (data_dir_.empty()) {
+    data_dir_ = fresh_dir();
+    own_dir_ = true;
+  }
+}
+
+chatd_process::~chatd_process() {
+  if (pid_ > 0) kill9();
+  if (stdout_fd_ >= 0) ::close(stdout_fd_);
+  if (own_dir_) {
+    std::error_code ec;
+    fs::remove_all(data_dir_, ec);
+  }
+}
+
+void chatd_process::start(std::chrono::milliseconds timeout) {
+  std::vector<std::pair<std::string, std::string>> sets = {
+      {"gateway.listen", "127.0.0.1:0"},
+      {"chat_server.listen", "127.0.0.1:0"},
+      {"storage.path", data_dir_},
+      {"auth.password_cost", "fast"},
+      {"auth.jwt_secret", "integration-test-secret-0123456789abcdef"},
+  };
+  for (auto& f : flags_) sets.push_back(f);
+  std::vector<std::string> args = {chatd_binary(), role_};
+  for (auto& [k, v] : sets) {
+    args.push_back("--set");
+    args.push_back(k + "=" + v);
+  }
+  int out[2];
+  if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
+  std::string log_path = data_dir_ + "/chatd.log";
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (log >= 0) ::dup2(log, 2);
+    ::close(out[0]);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  pid_ = pid;
+  stdout_fd_ = out[0];
+  listeners_.clear();
+
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string buf;
+  // Wait for the gateway's line, then take any further lines that arrive promptly.
+  while (!listeners_.count("gateway")) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) throw std::runtime_error("chatd did not announce its listeners in time:\n" + log());
+    pollfd p{stdout_fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char chunk[512];
+    auto n = ::read(stdout_fd_, chunk, sizeof chunk);
+    if (n <= 0) {
+      int st = 0;
+      ::waitpid(pid_, &st, 0);
+      pid_ = -1;
+      throw std::runtime_error("chatd exited during start-up:\n" + log());
+    }
+    buf.append(chunk, static_cast<std::size_t>(n));
+    std::size_t nl;
+    while ((nl = buf.find('\n')) != std::string::npos) {
+      std::istringstream line(buf.substr(0, nl));
+      buf.erase(0, nl + 1);
+      std::string word, role, addr;
+      line >> word >> role >> addr;
+      if (word == "listening") listeners_[role] = addr;
+    }
+  }
+  // Read any other listener lines written together with the gateway's.
+  for (;;) {
+    pollfd p{stdout_fd_, POLLIN, 0};
+    if (::poll(&p, 1, 200) <= 0) break;
+    char chunk[512];
+    auto n = ::read(stdout_fd_, chunk, sizeof chunk);
+    if (n <= 0) break;
+    buf.append(chunk, static_cast<std::size_t>(n));
+    std::size_t nl;
+    while ((nl = buf.find('\n')) != std::string::npos) {
+      std::istringstream line(buf.substr(0, nl));
+      buf.erase(0, nl + 1);
+      std::string word, role, addr;
+      line >> word >> role >> addr;
+      if (word == "listening") listeners_[role] = addr;
+    }
+  }
+  auto r = net::http_request_sync("GET", "http://" + gateway() + "/healthz");
+  if (!r || r->status != 200) throw std::runtime_error("chatd /healthz did not answer 200:\n" + log());
+}
+
+int chatd_process::stop(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int st = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pid_t r = ::waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill9();
+  return -1;
+}
+
+void chatd_process::kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int st = 0;
+  ::waitpid(pid_, &st, 0);
+  pid_ = -1;
+}
+
+const std::string& chatd_process::address(const std::string& role) const {
+  auto it = listeners_.find(role);
+  if (it == listeners_.end()) throw std::runtime_error("no listener for role " + role);
+  return it->second;
+}
+
+std::string chatd_process::log() const {
+  std::ifstream in(data_dir_ + "/chatd.log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace chatd::testing

@@ -1,0 +1,685 @@
+// The messaging pipeline of `chatd all` end to end: real process, real
+// WebSockets, real webhook receiver.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "auth/hmac.h"
+#include "common/ids.h"
+#include "common/worker_pool.h"
+#include "integration/chat_client.h"
+#include "integration/chatd_process.h"
+#include "net/server.h"
+
+namespace chatd::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string type_of(const json::value& v) {
+  return v.is_object() && v.as_object().if_contains("type") ? std::string(v.as_object().at("type").as_string()) : "";
+}
+std::string msg_field(const json::value& frame, const char* key) {
+  return std::string(frame.as_object().at("message").as_object().at(key).as_string());
+}
+
+// A real HTTP server receiving webhooks.
+class webhook_receiver {
+ public:
+  explicit webhook_receiver(int fail_first = 0) : io_(1), workers_(2), fail_first_(fail_first) {
+    routes_.add("POST", "/hook", [this](net::http_request& req) {
+      std::lock_guard lock(mu_);
+      ++attempts_;
+      net::http_response r;
+      if (attempts_ <= fail_first_) {
+        r.status = 500;
+        r.body = "{}";
+        return r;
+      }
+      calls_.push_back({req.body, std::string(req.header("x-chatd-signature").value_or(""))});
+      r.status = 200;
+      r.body = "{}";
+      return r;
+    });
+    server_ = std::make_unique<net::http_server>(io_, workers_, routes_, net::server_options{});
+    io_.start();
+    addr_ = server_->start();
+  }
+  ~webhook_receiver() {
+    server_->stop();
+    workers_.stop();
+    io_.stop();
+  }
+  std::string url() const { return "http://" + addr_ + "/hook"; }
+  struct call {
+    std::string body;
+    std::string signature;
+  };
+  std::vector<call> calls() {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+  int attempts() {
+    std::lock_guard lock(mu_);
+    return attempts_;
+  }
+  bool wait_calls(std::size_t n, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (calls().size() >= n) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return calls().size() >= n;
+  }
+
+ private:
+  net::io_pool io_;
+  worker_pool workers_;
+  net::router routes_;
+  std::unique_ptr<net::http_server> server_;
+  std::string addr_;
+  std::mutex mu_;
+  int fail_first_;
+  int attempts_ = 0;
+  std::vector<call> calls_;
+};
+
+const std::vector<std::pair<std::string, std::string>> base_flags = {
+    {"rate_limits.login_per_minute", "0"},
+    {"rate_limits.send_per_second", "0"},
+    {"admin.username", "root"},
+    {"admin.password", "rootpassword"},
+    {"notifications.coalesce_ms", "0"},
+};
+
+class pipeline_test : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    hook_ = new webhook_receiver();
+    auto flags = base_flags;
+    flags.emplace_back("notifications.webhook_url", hook_->url());
+    flags.emplace_back("notifications.webhook_secret", "hook-secret");
+    flags.emplace_back("presence.timeout_ms", "3000");
+    proc_ = new chatd_process(flags);
+    proc_->start();
+  }
+  static void TearDownTestSuite() {
+    delete proc_;
+    delete hook_;
+  }
+  api c() const { return api(proc_->gateway()); }
+  std::string unique(const std::string& base) { return base + std::to_string(counter_++); }
+
+  static chatd_process* proc_;
+  static webhook_receiver* hook_;
+  static inline std::atomic<int> counter_{0};
+};
+chatd_process* pipeline_test::proc_ = nullptr;
+webhook_receiver* pipeline_test::hook_ = nullptr;
+
+TEST_F(pipeline_test, discovery_names_the_chat_server) {
+  auto u = make_participant(c(), "user", unique("disc"));
+  auto d = c().get("/v1/discovery", u.token);
+  ASSERT_EQ(d.status, 200) << d.raw;
+  const auto& s = d.obj().at("servers").as_array();
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].at("url").as_string(), "ws://" + proc_->address("chat-server") + "/v1/ws");
+  EXPECT_EQ(s[0].at("region").as_string(), "local");
+  EXPECT_TRUE(s[0].at("distance_km").is_null());
+  EXPECT_EQ(c().get("/v1/discovery").status, 401);
+  EXPECT_EQ(c().get("/v1/discovery?lat=100&lon=0", u.token).status, 400);
+}
+
+TEST_F(pipeline_test, two_participants_exchange_messages) {
+  auto a = make_participant(c(), "user", unique("ann"));
+  auto b = make_participant(c(), "shop", unique("bob"));
+  auto conv = create_conversation(c(), a, "direct", {b.id});
+  chat_client ca, cb;
+  ASSERT_TRUE(ca.connect(c(), a.token));
+  ASSERT_TRUE(cb.connect(c(), b.token, "", false));  // header auth
+  EXPECT_EQ(ca.ready().as_object().at("participant").at("id").as_string(), a.id);
+
+  auto ack = ca.send_message(conv, "hello bob");
+  ASSERT_EQ(type_of(ack), "ack") << json::serialize(ack);
+  EXPECT_EQ(msg_field(ack, "body"), "hello bob");
+  EXPECT_EQ(msg_field(ack, "conversation_id"), conv);
+  auto got = cb.wait_type("message");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(msg_field(*got, "id"), msg_field(ack, "id"));
+  EXPECT_EQ(got->at("message").at("sender").at("id").as_string(), a.id);
+  EXPECT_EQ(got->at("message").at("sender").at("kind").as_string(), "user");
+
+  auto back = cb.send_message(conv, "hi ann");
+  ASSERT_EQ(type_of(back), "ack");
+  auto got2 = ca.wait_type("message");
+  ASSERT_TRUE(got2);
+  EXPECT_EQ(msg_field(*got2, "body"), "hi ann");
+  // The sender's connection got an ack, never its own message frame.
+  EXPECT_FALSE(ca.wait_for([&](const json::object& o) {
+    return o.at("type").as_string() == "message" && o.at("message").at("body").as_string() == "hello bob";
+  }, 300ms));
+
+  // History over HTTP once stored.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::size_t n = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto h = c().get("/v1/conversations/" + conv + "/messages", a.token);
+    n = h.obj().at("messages").as_array().size();
+    if (n == 2) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(n, 2u);
+  // A fresh connection gets the history in ready.
+  chat_client again;
+  ASSERT_TRUE(again.connect(c(), b.token));
+  bool found = false;
+  for (const auto& cv : again.ready().as_object().at("conversations").as_array()) {
+    if (cv.at("id").as_string() == conv) {
+      found = true;
+      const auto& msgs = cv.at("messages").as_array();
+      ASSERT_EQ(msgs.size(), 2u);
+      EXPECT_EQ(msgs[0].at("body").as_string(), "hi ann");  // newest first
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST_F(pipeline_test, repeated_client_msg_id_stores_once) {
+  auto a = make_participant(c(), "user", unique("dup"));
+  auto b = make_participant(c(), "shop", unique("dupshop"));
+  auto conv = create_conversation(c(), a, "direct", {b.id});
+  chat_client ca;
+  ASSERT_TRUE(ca.connect(c(), a.token));
+  auto first = ca.send_message(conv, "once", "same-key");
+  auto second = ca.send_message(conv, "twice?", "same-key");
+  ASSERT_EQ(type_of(first), "ack");
+  ASSERT_EQ(type_of(second), "ack");
+  EXPECT_EQ(msg_field(first, "id"), msg_field(second, "id"));
+  EXPECT_EQ(msg_field(second, "body"), "once");
+  // Over HTTP too: 200 with the original.
+  auto http = c().post("/v1/conversations/" + conv + "/messages",
+                       json::object{{"client_msg_id", "same-key"}, {"body", "again"}}, a.token);
+  EXPECT_EQ(http.status, 200) << http.raw;
+  EXPECT_EQ(http.str("id"), msg_field(first, "id"));
+  // Validation comes first.
+  auto invalid = c().post("/v1/conversations/" + conv + "/messages",
+                          json::object{{"client_msg_id", "same-key"}, {"body", ""}}, a.token);
+  EXPECT_EQ(invalid.status, 400);
+  auto fresh = c().post("/v1/conversations/" + conv + "/messages",
+                        json::object{{"client_msg_id", "other-key"}, {"body", "new"}}, a.token);
+  EXPECT_EQ(fresh.status, 201) << fresh.raw;
+  std::this_thread::sleep_for(300ms);
+  auto h = c().get("/v1/conversations/" + conv + "/messages", a.token);
+  EXPECT_EQ(h.obj().at("messages").as_array().size(), 2u) << h.raw;
+}
+
+TEST_F(pipeline_test, three_hundred_messages_in_order) {
+  auto a = make_participant(c(), "user", unique("order"));
+  auto b = make_participant(c(), "shop", unique("ordershop"));
+  auto conv = create_conversation(c(), a, "direct", {b.id});
+  chat_client ca, cb;
+  ASSERT_TRUE(ca.connect(c(), a.token));
+  ASSERT_TRUE(cb.connect(c(), b.token));
+  std::vector<std::string> acked;
+  for (int i = 0; i < 300; ++i) {
+    auto ack = ca.send_message(conv, "m" + std::to_string(i));
+    ASSERT_EQ(type_of(ack), "ack") << json::serialize(ack);
+    acked.push_back(msg_field(ack, "id"));
+  }
+  for (int i = 1; i < 300; ++i) EXPECT_LT(*parse_id(acked[i - 1]), *parse_id(acked[i]));
+  for (int i = 0; i < 300; ++i) {
+    auto m = cb.wait_type("message");
+    ASSERT_TRUE(m) << "missing message " << i;
+    EXPECT_EQ(msg_field(*m, "body"), "m" + std::to_string(i));
+    EXPECT_EQ(msg_field(*m, "id"), acked[i]);
+  }
+  // History pages newest first, in order, across pages.
+  std::vector<std::string> seen;
+  std::string before;
+  for (;;) {
+    auto page = c().get("/v1/conversations/" + conv + "/messages?limit=100" + (before.empty() ? "" : "&before=" + before),
+                        b.token);
+    for (const auto& m : page.obj().at("messages").as_array()) seen.emplace_back(m.at("id").as_string());
+    if (!page.obj().at("has_more").as_bool()) break;
+    before = seen.back();
+  }
+  ASSERT_EQ(seen.size(), 300u);
+  for (int i = 0; i < 300; ++i) EXPECT_EQ(seen[299 - i], acked[i]);
+}
+
+TEST_F(pipeline_test, twenty_concurrent_senders_everyone_gets_all_once) {
+  auto owner = make_participant(c(), "user", unique("grp"));
+  std::vector<participant_handle> people;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) {
+    people.push_back(make_participant(c(), "user", unique("g")));
+    ids.push_back(people.back().id);
+  }
+  auto conv = create_conversation(c(), owner, "group", ids, "crowd");
+  std::vector<std::unique_ptr<chat_client>> clients;
+  for (auto& p : people) {
+    clients.push_back(std::make_unique<chat_client>());
+    ASSERT_TRUE(clients.back()->connect(c(), p.token));
+  }
+  chat_client watcher;  // the owner only listens
+  ASSERT_TRUE(watcher.connect(c(), owner.token));
+
+  std::vector<std::thread> threads;
+  std::atomic<int> acks{0};
+  std::vector<std::set<std::string>> own(20);
+  for (int t = 0; t < 20; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        auto ack = clients[t]->send_message(conv, "s" + std::to_string(t) + "-" + std::to_string(i));
+        if (type_of(ack) == "ack") {
+          acks++;
+          own[t].insert(msg_field(ack, "id"));
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_EQ(acks.load(), 500);
+  // The watcher sees all 500 exactly once; each sender sees the 475 others.
+  std::map<std::string, int> counts;
+  for (int i = 0; i < 500; ++i) {
+    auto m = watcher.wait_type("message", "", 15s);
+    ASSERT_TRUE(m) << "watcher got only " << i;
+    counts[msg_field(*m, "id")]++;
+  }
+  EXPECT_EQ(counts.size(), 500u);
+  EXPECT_FALSE(watcher.wait_type("message", "", 300ms));
+  for (int t = 0; t < 20; ++t) {
+    std::set<std::string> got;
+    for (int i = 0; i < 475; ++i) {
+      auto m = clients[t]->wait_type("message", "", 15s);
+      ASSERT_TRUE(m) << "client " << t << " got only " << i;
+      auto id = msg_field(*m, "id");
+      EXPECT_TRUE(got.insert(id).second) << "duplicate " << id;
+      EXPECT_FALSE(own[t].count(id)) << "own message pushed back";
+    }
+  }
+}
+
+TEST_F(pipeline_test, read_markers_and_unread_counts) {
+  auto a = make_participant(c(), "user", unique("rd"));
+  auto b = make_participant(c(), "shop", unique("rdshop"));
+  auto conv = create_conversation(c(), a, "direct", {b.id});
+  chat_client ca, cb;
+  ASSERT_TRUE(ca.connect(c(), a.token));
+  ASSERT_TRUE(cb.connect(c(), b.token));
+  std::string last;
+  for (int i = 0; i < 3; ++i) last = msg_field(ca.send_message(conv, "u" + std::to_string(i)), "id");
+  auto unread_of = [&](const participant_handle& p) -> std::int64_t {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    std::int64_t n = -1;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto l = c().get("/v1/conversations", p.token);
+      for (const auto& cv : l.obj().at("conversations").as_array()) {
+        if (cv.at("id").as_string() == conv) n = cv.at("unread_count").as_int64();
+      }
+      if (n == 3 || &p == &a) break;
+      std::this_thread::sleep_for(50ms);
+    }
+    return n;
+  };
+  EXPECT_EQ(unread_of(b), 3);
+  EXPECT_EQ(unread_of(a), 0);  // senders never count their own messages
+  auto ok = cb.request(json::object{{"type", "read"}, {"conversation_id", conv}, {"message_id", last}});
+  EXPECT_EQ(type_of(ok), "ok") << json::serialize(ok);
+  auto rf = ca.wait_type("read");
+  ASSERT_TRUE(rf);
+  EXPECT_EQ(rf->at("participant_id").as_string(), b.id);
+  EXPECT_EQ(rf->at("message_id").as_string(), last);
+  auto l = c().get("/v1/conversations", b.token);
+  for (const auto& cv : l.obj().at("conversations").as_array()) {
+    if (cv.at("id").as_string() == conv) EXPECT_EQ(cv.at("unread_count").as_int64(), 0);
+  }
+}
+
+TEST_F(pipeline_test, every_other_frame_type) {
+  auto a = make_participant(c(), "user", unique("fr"));
+  auto b = make_participant(c(), "shop", unique("frshop"));
+  auto conv = create_conversation(c(), a, "direct", {b.id});
+  chat_client ca, cb, ca2;
+  ASSERT_TRUE(ca.connect(c(), a.token));
+  ASSERT_TRUE(ca2.connect(c(), a.token));  // a second device
+  ASSERT_TRUE(cb.connect(c(), b.token));
+
+  auto pong = ca.request(json::object{{"type", "ping"}});
+  EXPECT_EQ(type_of(pong), "pong");
+  ca.send_json(json::object{{"type", "ping"}});  // no id: answered with id null
+  auto pong2 = ca.wait_type("pong");
+  ASSERT_TRUE(pong2);
+  EXPECT_TRUE(pong2->at("id").is_null());
+
+  auto ack = ca.send_message(conv, "typo");
+  auto mid = msg_field(ack, "id");
+  auto other_device = ca2.wait_type("message");
+  ASSERT_TRUE(other_device);
+  EXPECT_EQ(msg_field(*other_device, "id"), mid);
+  ASSERT_TRUE(cb.wait_type("message"));
+
+  EXPECT_EQ(type_of(ca.request(json::object{{"type", "typing"}, {"conversation_id", conv}})), "ok");
+  auto typing = cb.wait_type("typing");
+  ASSERT_TRUE(typing);
+  EXPECT_EQ(typing->at("participant_id").as_string(), a.id);
+
+  std::this_thread::sleep_for(200ms);  // let main-chat store it before editing
+  auto edit = ca.request(json::object{{"type", "edit"}, {"message_id", mid}, {"body", "fixed"}});
+  ASSERT_EQ(type_of(edit), "ack") << json::serialize(edit);
+  EXPECT_EQ(msg_field(edit, "body"), "fixed");
+  EXPECT_FALSE(edit.at("message").at("edited_at").is_null());
+  auto upd = cb.wait_type("message_updated");
+  ASSERT_TRUE(upd);
+  EXPECT_EQ(msg_field(*upd, "body"), "fixed");
+
+  auto not_mine = cb.request(json::object{{"type", "edit"}, {"message_id", mid}, {"body", "hack"}});
+  EXPECT_EQ(type_of(not_mine), "error");
+  EXPECT_EQ(not_mine.at("code").as_string(), "forbidden");
+
+  auto hist = cb.request(json::object{{"type", "history"}, {"conversation_id", conv}, {"limit", 10}});
+  ASSERT_EQ(type_of(hist), "history") << json::serialize(hist);
+  EXPECT_EQ(hist.at("messages").as_array().size(), 1u);
+
+  auto del = ca.request(json::object{{"type", "delete"}, {"message_id", mid}});
+  ASSERT_EQ(type_of(del), "ack");
+  EXPECT_TRUE(del.at("message").at("deleted").as_bool());
+  EXPECT_EQ(msg_field(del, "body"), "");
+  auto gone = cb.wait_for([](const json::object& o) {
+    return o.at("type").as_string() == "message_updated" && o.at("message").at("deleted").as_bool();
+  });
+  ASSERT_TRUE(gone);
+
+  EXPECT_EQ(type_of(ca.request(json::object{{"type", "presence"}, {"state", "inactive"}})), "ok");
+  auto bad_state = ca.request(json::object{{"type", "presence"}, {"state", "asleep"}});
+  EXPECT_EQ(bad_state.at("code").as_string(), "bad_request");
+
+  // Errors keep the connection open.
+  auto nf = ca.request(json::object{{"type", "history"}, {"conversation_id", "12345"}});
+  EXPECT_EQ(nf.at("code").as_string(), "not_found");
+  auto empty = ca.send_message(conv, "");
+  EXPECT_EQ(empty.at("code").as_string(), "bad_request");
+  auto huge = ca.send_message(conv, std::string(4001, 'x'));
+  EXPECT_EQ(huge.at("code").as_string(), "too_large");
+  auto exact = ca.send_message(conv, std::string(4000, 'x'));
+  EXPECT_EQ(type_of(exact), "ack");
+  EXPECT_EQ(type_of(ca.request(json::object{{"type", "ping"}})), "pong");
+}
+
+TEST_F(pipeline_test, since_recovers_missed_messages_in_order) {
+  auto a = make_participant(c(), "user", unique("sn"));
+  auto b = make_participant(c(), "shop", unique("snshop"));
+  auto conv = create_conversation(c(), a, "direct", {b.id});
+  chat_client ca, cb;
+  ASSERT_TRUE(ca.connect(c(), a.token));
+  ASSERT_TRUE(cb.connect(c(), b.token));
+  auto first = msg_field(ca.send_message(conv, "before"), "id");
+  ASSERT_TRUE(cb.wait_type("message"));
+  cb.close();
+  std::vector<std::string> missed;
+  for (int i = 0; i < 10; ++i) missed.push_back(msg_field(ca.send_message(conv, "missed" + std::to_string(i)), "id"));
+  chat_client back;
+  ASSERT_TRUE(back.connect(c(), b.token, first));
+  for (int i = 0; i < 10; ++i) {
+    auto m = back.wait_type("message");
+    ASSERT_TRUE(m);
+    EXPECT_EQ(msg_field(*m, "id"), missed[i]);
+  }
+  EXPECT_FALSE(back.wait_type("message", "", 300ms));
+  // Then live traffic.
+  ca.send_message(conv, "live");
+  auto live = back.wait_type("message");
+  ASSERT_TRUE(live);
+  EXPECT_EQ(msg_field(*live, "body"), "live");
+}
+
+TEST_F(pipeline_test, moderation_delete_and_ban) {
+  auto a = make_participant(c(), "user", unique("md"));
+  auto b = make_participant(c(), "shop", unique("mdshop"));
+  auto conv = create_conversation(c(), a, "direct", {b.id});
+  auto admin = login(c(), "admin", "root", "rootpassword");
+  chat_client ca, cb;
+  ASSERT_TRUE(ca.connect(c(), a.token));
+  ASSERT_TRUE(cb.connect(c(), b.token));
+  auto mid = msg_field(ca.send_message(conv, "rude words"), "id");
+  ASSERT_TRUE(cb.wait_type("message"));
+  std::this_thread::sleep_for(200ms);
+  // Someone else's message: the other member may not delete it.
+  auto denied = c().call("DELETE", "/v1/messages/" + mid, {}, b.token);
+  EXPECT_EQ(denied.status, 403) << denied.raw;
+  auto del = c().call("DELETE", "/v1/messages/" + mid, {}, admin);
+  ASSERT_EQ(del.status, 200) << del.raw;
+  EXPECT_TRUE(del.obj().at("deleted").as_bool());
+  EXPECT_EQ(del.str("body"), "");
+  for (auto* cl : {&ca, &cb}) {
+    auto u = cl->wait_type("message_updated");
+    ASSERT_TRUE(u);
+    EXPECT_TRUE(u->at("message").at("deleted").as_bool());
+  }
+  // Ban: open sockets closed with 1008; login, send and connect refused.
+  ASSERT_EQ(c().post("/v1/participants/" + a.id + "/ban", json::object{}, admin).status, 204);
+  EXPECT_EQ(ca.wait_closed(), 1008);
+  EXPECT_EQ(c().post("/v1/auth/login", json::object{{"kind", "user"}, {"username", a.username}, {"password", "password123"}})
+                .status,
+            403);
+  EXPECT_EQ(c().post("/v1/conversations/" + conv + "/messages", json::object{{"client_msg_id", "x"}, {"body", "hi"}},
+                     a.token)
+                .status,
+            403);
+  net::ws_client raw;
+  auto refused = raw.connect("ws://" + proc_->address("chat-server") + "/v1/ws?access_token=" + a.token);
+  EXPECT_FALSE(refused);
+  EXPECT_EQ(raw.http_status(), 403);
+  ASSERT_EQ(c().post("/v1/participants/" + a.id + "/unban", json::object{}, admin).status, 204);
+  chat_client again;
+  ASSERT_TRUE(again.connect(c(), a.token));
+  EXPECT_EQ(type_of(again.send_message(conv, "sorry")), "ack");
+  // Admins read any conversation and join it.
+  auto h = c().get("/v1/conversations/" + conv + "/messages", admin);
+  EXPECT_EQ(h.status, 200);
+}
+
+TEST_F(pipeline_test, malformed_frames_and_oversized_frames_do_no_harm) {
+  auto a = make_participant(c(), "user", unique("bad"));
+  int frames = 0;
+  for (int round = 0; round < 10; ++round) {
+    chat_client ca;
+    ASSERT_TRUE(ca.connect(c(), a.token));
+    for (int i = 0; i < 20; ++i, ++frames) {
+      std::string junk = i % 4 == 0   ? "not json"
+                         : i % 4 == 1 ? "{\"type\":\"send\"}"
+                         : i % 4 == 2 ? "[1,2,3]"
+                                      : "{\"type\":\"warp\",\"id\":\"x\"}";
+      ASSERT_TRUE(ca.raw().send_text(junk));
+      auto e = ca.wait_type("error");
+      ASSERT_TRUE(e) << "no error for frame " << i;
+      EXPECT_EQ(e->at("code").as_string(), "bad_request");
+    }
+    EXPECT_EQ(type_of(ca.request(json::object{{"type", "ping"}})), "pong");  // still open after 20
+    ASSERT_TRUE(ca.raw().send_text("{}"));
+    ++frames;
+    EXPECT_EQ(ca.wait_closed(), 1008);  // the 21st within a minute
+  }
+  EXPECT_GE(frames, 200);
+  chat_client big;
+  ASSERT_TRUE(big.connect(c(), a.token));
+  (void)big.raw().send_text(std::string(2 * 1024 * 1024, 'x'));
+  EXPECT_EQ(big.wait_closed(), 1009);
+  chat_client utf;
+  ASSERT_TRUE(utf.connect(c(), a.token));
+  ASSERT_TRUE(utf.raw().send_raw_text("{\"type\":\"ping\",\"id\":\"\xff\"}"));
+  EXPECT_EQ(utf.wait_closed(), 1007);
+  // The server is fine.
+  chat_client ok;
+  ASSERT_TRUE(ok.connect(c(), a.token));
+  EXPECT_EQ(type_of(ok.request(json::object{{"type", "ping"}})), "pong");
+  EXPECT_EQ(c().get("/healthz").status, 200);
+}
+
+TEST_F(pipeline_test, presence_drives_notifications) {
+  auto a = make_participant(c(), "user", unique("pa"));
+  auto b = make_participant(c(), "shop", unique("pb"));
+  auto conv = create_conversation(c(), a, "direct", {b.id});
+  chat_client ca, cb;
+  ASSERT_TRUE(ca.connect(c(), a.token));
+  ASSERT_TRUE(cb.connect(c(), b.token));
+  auto presence_of = [&](const std::string& id) {
+    return std::string(c().get("/v1/presence/" + id, a.token).obj().at("state").as_string());
+  };
+  EXPECT_EQ(presence_of(b.id), "active");
+  auto calls_for = [&](const std::string& recipient) {
+    std::vector<webhook_receiver::call> out;
+    for (auto& call : hook_->calls()) {
+      std::error_code ec;
+      auto v = json::parse(call.body, ec);
+      if (!ec && v.at("recipient_id").as_string() == recipient) out.push_back(call);
+    }
+    return out;
+  };
+  // Active: no notification.
+  ca.send_message(conv, "while active");
+  ASSERT_TRUE(cb.wait_type("message"));
+  std::this_thread::sleep_for(500ms);
+  EXPECT_TRUE(calls_for(b.id).empty());
+  // Inactive: exactly one signed webhook call.
+  EXPECT_EQ(type_of(cb.request(json::object{{"type", "presence"}, {"state", "inactive"}})), "ok");
+  auto pf = ca.wait_for([&](const json::object& o) {
+    return o.at("type").as_string() == "presence" && o.at("participant_id").as_string() == b.id &&
+           o.at("state").as_string() == "inactive";
+  });
+  EXPECT_TRUE(pf);
+  EXPECT_EQ(presence_of(b.id), "inactive");
+  auto mid = msg_field(ca.send_message(conv, "while hidden"), "id");
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (calls_for(b.id).empty() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  auto calls = calls_for(b.id);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].signature, "sha256=" + auth::hmac_sha256_hex("hook-secret", calls[0].body));
+  auto body = json::parse(calls[0].body);
+  EXPECT_EQ(body.at("message_id").as_string(), mid);
+  EXPECT_EQ(body.at("conversation_id").as_string(), conv);
+  EXPECT_EQ(body.at("sender").at("id").as_string(), a.id);
+  EXPECT_EQ(body.at("preview").as_string(), "while hidden");
+  EXPECT_EQ(body.at("count").as_int64(), 1);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(calls_for(b.id).size(), 1u);
+  auto stored = c().get("/v1/notifications", b.token);
+  ASSERT_EQ(stored.status, 200);
+  EXPECT_EQ(stored.obj().at("notifications").as_array().size(), 1u);
+  // Offline: also notified.
+  cb.close();
+  deadline = std::chrono::steady_clock::now() + 10s;
+  while (presence_of(b.id) != "offline" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(presence_of(b.id), "offline");
+  ca.send_message(conv, "while away");
+  deadline = std::chrono::steady_clock::now() + 10s;
+  while (calls_for(b.id).size() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(calls_for(b.id).size(), 2u);
+  // The sender is never notified of their own messages.
+  EXPECT_TRUE(calls_for(a.id).empty());
+}
+
+TEST(pipeline_process, failing_webhook_is_retried_until_it_succeeds_once) {
+  webhook_receiver hook(3);
+  auto flags = base_flags;
+  flags.emplace_back("notifications.webhook_url", hook.url());
+  flags.emplace_back("notifications.webhook_secret", "s");
+  flags.emplace_back("notifications.retry_initial_ms", "20");
+  chatd_process p(flags);
+  p.start();
+  api a(p.gateway());
+  auto u = make_participant(a, "user", "sender");
+  auto s = make_participant(a, "shop", "offlineshop");
+  auto conv = create_conversation(a, u, "direct", {s.id});
+  chat_client cu;
+  ASSERT_TRUE(cu.connect(a, u.token));
+  ASSERT_EQ(type_of(cu.send_message(conv, "are you there?")), "ack");
+  ASSERT_TRUE(hook.wait_calls(1, 15s));
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(hook.calls().size(), 1u);
+  EXPECT_EQ(hook.attempts(), 4);
+}
+
+TEST(pipeline_process, coalescing_folds_a_burst_into_one_notification) {
+  webhook_receiver hook;
+  auto flags = base_flags;
+  flags.emplace_back("notifications.webhook_url", hook.url());
+  flags.emplace_back("notifications.webhook_secret", "s");
+  for (auto& f : flags) {
+    if (f.first == "notifications.coalesce_ms") f.second = "700";
+  }
+  chatd_process p(flags);
+  p.start();
+  api a(p.gateway());
+  auto u = make_participant(a, "user", "burster");
+  auto s = make_participant(a, "shop", "quietshop");
+  auto conv = create_conversation(a, u, "direct", {s.id});
+  chat_client cu;
+  ASSERT_TRUE(cu.connect(a, u.token));
+  std::string last;
+  for (int i = 0; i < 3; ++i) last = msg_field(cu.send_message(conv, "burst" + std::to_string(i)), "id");
+  ASSERT_TRUE(hook.wait_calls(1, 10s));
+  std::this_thread::sleep_for(1000ms);
+  ASSERT_EQ(hook.calls().size(), 1u);
+  auto body = json::parse(hook.calls()[0].body);
+  EXPECT_EQ(body.at("count").as_int64(), 3);
+  EXPECT_EQ(body.at("message_id").as_string(), last);
+}
+
+TEST(pipeline_process, kill9_after_200_acks_loses_nothing) {
+  std::string dir;
+  std::string conv, token;
+  std::vector<std::string> acked;
+  {
+    chatd_process p(base_flags);
+    p.start();
+    dir = p.data_dir();
+    api a(p.gateway());
+    auto u = make_participant(a, "user", "crashy");
+    auto s = make_participant(a, "shop", "crashshop");
+    conv = create_conversation(a, u, "direct", {s.id});
+    token = u.token;
+    chat_client cu;
+    ASSERT_TRUE(cu.connect(a, u.token));
+    for (int i = 0; i < 200; ++i) {
+      auto ack = cu.send_message(conv, "durable " + std::to_string(i));
+      ASSERT_EQ(type_of(ack), "ack");
+      acked.push_back(msg_field(ack, "id"));
+    }
+    p.kill9();
+    chatd_process again(base_flags, "all", dir);
+    again.start();
+    api b(again.gateway());
+    std::vector<std::string> stored;
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      stored.clear();
+      std::string before;
+      for (;;) {
+        auto page = b.get("/v1/conversations/" + conv + "/messages?limit=100" +
+                              (before.empty() ? "" : "&before=" + before),
+                          token);
+        if (page.status != 200) break;
+        for (const auto& m : page.obj().at("messages").as_array()) stored.emplace_back(m.at("id").as_string());
+        if (!page.obj().at("has_more").as_bool()) break;
+        before = stored.back();
+      }
+      if (stored.size() >= 200) break;
+      std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_EQ(stored.size(), 200u);
+    std::set<std::string> s1(stored.begin(), stored.end()), s2(acked.begin(), acked.end());
+    EXPECT_EQ(s1, s2);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace chatd::testing

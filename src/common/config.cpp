@@ -350,6 +350,7 @@ config load_config(const config_sources& sources) {
     s.str("webhook_secret", c.notifications.webhook_secret);
     s.integer("coalesce_ms", c.notifications.coalesce_ms, 0, 24LL * 3600 * 1000);
     s.listen("listen", c.notifications.listen);
+    s.str("url", c.notifications.url);
     s.integer("retry_initial_ms", c.notifications.retry_initial_ms, 1, big);
     s.integer("retry_max_ms", c.notifications.retry_max_ms, 1, big);
     s.integer("max_attempts", c.notifications.max_attempts, 1, 1000);

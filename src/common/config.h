@@ -96,6 +96,7 @@ struct notifications_config {
   std::string webhook_secret;
   std::int64_t coalesce_ms = 5000;
   std::string listen = "127.0.0.1:8092";
+  std::string url;  // empty: in-process; else the notification role's base URL
   std::int64_t retry_initial_ms = 200;
   std::int64_t retry_max_ms = 30000;
   std::uint32_t max_attempts = 12;

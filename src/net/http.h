@@ -90,6 +90,7 @@ class router {
     const ws_upgrade_handler* ws = nullptr;
     bool path_known = false;  // path matched but method did not -> 405
     std::string pattern;
+    std::string allow;  // when path_known: the path's methods, e.g. "GET, POST" (the 405's Allow header)
   };
   // Fills req.params and req.route on success.
   match find(http_request& req, bool websocket_upgrade) const;

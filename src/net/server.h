@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -48,6 +49,10 @@ struct server_options {
   std::size_t ws_max_queued_frames = 1024;  // outgoing; overflow closes the connection
   std::size_t ws_max_queued_bytes = 8 * 1024 * 1024;
   std::chrono::milliseconds ws_idle_timeout{30'000};  // pings at half of it; silence for it closes
+  // Called on the connection's network thread after each HTTP response is
+  // written (also for 404/405/413/400/503 answers), for per-route metrics;
+  // req.route is the matched pattern or "" when none. Must not block.
+  std::function<void(const http_request& req, int status, double seconds)> on_request;
 };
 
 struct server_stats {

@@ -140,9 +140,11 @@ void service::connection_closed(const std::string& server_id, std::uint64_t conn
   impl_->publish(change);
 }
 
-void service::refresh(const std::string& server_id) {
+void service::refresh(const std::string& server_id) { refresh_at(server_id, now_ms()); }
+
+void service::refresh_at(const std::string& server_id, std::int64_t now) {
   std::lock_guard lock(impl_->mu);
-  impl_->leases[server_id] = now_ms();
+  impl_->leases[server_id] = now;
 }
 
 result<store::presence> service::get(std::uint64_t participant_id) {

@@ -50,6 +50,8 @@ class service : public presence_port {
   void refresh(const std::string& server_id) override;
   result<store::presence> get(std::uint64_t participant_id) override;
 
+  // Clock-explicit forms of refresh() and the sweeper's pass, for tests.
+  void refresh_at(const std::string& server_id, std::int64_t now_ms);
   // One sweep now (tests); returns how many connections expired.
   std::size_t sweep(std::int64_t now_ms);
 

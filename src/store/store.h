@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.h"
@@ -177,6 +178,11 @@ class chat_store {
 // a snowflake id. Shared by every implementation so that keys agree.
 std::uint32_t message_bucket(id_t message_id);
 inline constexpr std::int64_t bucket_span_ms = 10LL * 24 * 3600 * 1000;  // 10 days
+
+// Case folding for the display-name search index (ASCII, Latin-1, Latin
+// Extended-A, Greek and Cyrillic capitals; other bytes unchanged). Shared so
+// that every implementation folds display names and prefixes the same way.
+std::string fold_display_name(std::string_view s);
 
 std::string_view kind_name(participant_kind k);
 std::optional<participant_kind> parse_kind(std::string_view s);

@@ -2,6 +2,8 @@
 // WebSockets, real webhook receiver.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -112,7 +114,7 @@ class pipeline_test : public ::testing::Test {
     delete hook_;
   }
   api c() const { return api(proc_->gateway()); }
-  std::string unique(const std::string& base) { return base + std::to_string(counter_++); }
+  std::string unique(const std::string& base) { return base + "_" + std::to_string(counter_++); }
 
   static chatd_process* proc_;
   static webhook_receiver* hook_;
@@ -337,7 +339,7 @@ TEST_F(pipeline_test, read_markers_and_unread_counts) {
   EXPECT_EQ(rf->at("message_id").as_string(), last);
   auto l = c().get("/v1/conversations", b.token);
   for (const auto& cv : l.obj().at("conversations").as_array()) {
-    if (cv.at("id").as_string() == conv) EXPECT_EQ(cv.at("unread_count").as_int64(), 0);
+    if (cv.at("id").as_string() == conv) { EXPECT_EQ(cv.at("unread_count").as_int64(), 0); }
   }
 }
 

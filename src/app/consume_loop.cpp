@@ -1,0 +1,86 @@
+#include "app/consume_loop.h"
+
+#include <pthread.h>
+
+#include <chrono>
+#include <map>
+#include <stdexcept>
+
+#include "common/log.h"
+
+namespace chatd::app {
+
+consume_loop::consume_loop(queue::queue& q, std::string group, std::vector<std::string> topics,
+                           queue::start_position start, handler h, std::string name)
+    : q_(q),
+      group_(std::move(group)),
+      topics_(std::move(topics)),
+      start_(start),
+      handler_(std::move(h)),
+      name_(std::move(name)) {}
+
+consume_loop::~consume_loop() { stop(); }
+
+void consume_loop::start() {
+  auto c = q_.subscribe(group_, topics_, start_);
+  if (!c) throw std::runtime_error("cannot join consumer group " + group_ + ": " + c.err().message);
+  consumer_ = std::move(c.value());
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+  pthread_setname_np(thread_.native_handle(), name_.substr(0, 15).c_str());
+}
+
+void consume_loop::stop() {
+  stopping_ = true;
+  if (consumer_) consumer_->wakeup();
+  if (thread_.joinable()) thread_.join();
+  if (consumer_) consumer_->close();
+}
+
+void consume_loop::run() {
+  using namespace std::chrono_literals;
+  while (!stopping_) {
+    auto batch = consumer_->poll(200ms, 500);
+    if (!batch) {
+      if (stopping_) break;
+      spdlog::warn("{}: poll failed: {}", name_, batch.err().message);
+      std::this_thread::sleep_for(200ms);
+      continue;
+    }
+    if (batch->empty()) continue;
+    bool all_done = true;
+    // Committed once per batch and partition: a crash redelivers at most one
+    // batch, which the handlers absorb (they are idempotent).
+    std::map<std::pair<std::string, std::int32_t>, const queue::record*> done;
+    for (const auto& r : *batch) {
+      auto backoff = 50ms;
+      for (;;) {
+        auto s = handler_(r);
+        if (s) break;
+        if (s.err().code == errc::bad_request) {
+          // A record that can never be processed (undecodable) is skipped,
+          // not retried forever.
+          spdlog::error("{}: skipping record {}/{}@{}: {}", name_, r.topic, r.partition, r.offset, s.err().message);
+          break;
+        }
+        if (stopping_) {
+          all_done = false;
+          break;
+        }
+        spdlog::warn("{}: record {}/{}@{} failed, retrying: {}", name_, r.topic, r.partition, r.offset,
+                     s.err().message);
+        std::this_thread::sleep_for(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+      }
+      if (!all_done) break;
+      done[{r.topic, r.partition}] = &r;
+    }
+    for (const auto& [tp, r] : done) {
+      if (auto s = consumer_->commit(*r); !s && s.err().code != errc::conflict) {
+        spdlog::warn("{}: commit failed: {}", name_, s.err().message);
+      }
+    }
+  }
+}
+
+}  // namespace chatd::app

@@ -1,0 +1,45 @@
+// A consumer group member on its own thread: poll, hand each record to the
+// handler, commit after the handler succeeded. A failing record is retried in
+// place with backoff (the partition waits) so nothing after it is committed
+// before it is done: at-least-once, in order.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/error.h"
+#include "queue/queue.h"
+
+namespace chatd::app {
+
+class consume_loop {
+ public:
+  using handler = std::function<status(const queue::record&)>;
+
+  consume_loop(queue::queue& q, std::string group, std::vector<std::string> topics, queue::start_position start,
+               handler h, std::string name);
+  ~consume_loop();
+
+  // Joins the group; throws std::runtime_error when the queue refuses.
+  void start();
+  void stop();
+
+ private:
+  void run();
+
+  queue::queue& q_;
+  std::string group_;
+  std::vector<std::string> topics_;
+  queue::start_position start_;
+  handler handler_;
+  std::string name_;
+  std::unique_ptr<queue::consumer> consumer_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace chatd::app

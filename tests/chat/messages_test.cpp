@@ -1,0 +1,202 @@
+// Message rules above the store: validation, access, dedup, id order, edits
+// and deletes. The queue is replaced by a recording publisher; the store is
+// the real RocksDB one.
+#include "chat/messages.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <mutex>
+#include <thread>
+
+#include "common/ids.h"
+#include "temp_store.h"
+
+namespace chatd::chat {
+namespace {
+
+class recording_publisher : public publisher {
+ public:
+  void publish_durable(const event& e, std::function<void(status)> done) override {
+    {
+      std::lock_guard lock(mu);
+      durable.push_back(e);
+    }
+    if (fail) {
+      done(make_error(errc::unavailable, "queue down"));
+    } else {
+      done({});
+    }
+  }
+  void publish_ephemeral(const event& e) override {
+    std::lock_guard lock(mu);
+    ephemeral.push_back(e);
+  }
+  std::mutex mu;
+  std::vector<event> durable, ephemeral;
+  bool fail = false;
+};
+
+class messages_test : public ::testing::Test {
+ protected:
+  messages_test() : ids(1), conversations(*db, ids), messages(*db, ids, conversations, pub) {
+    alice = person(store::participant_kind::user, "alice");
+    bob = person(store::participant_kind::shop, "bob");
+    eve = person(store::participant_kind::user, "eve");
+    admin = person(store::participant_kind::admin, "root");
+    conv = conversations.create(alice, store::conversation_kind::direct, {bob.id}, "")->first.conv.id;
+  }
+  store::participant person(store::participant_kind k, const std::string& name) {
+    store::participant p;
+    p.id = ids.next();
+    p.kind = k;
+    p.username = name;
+    p.display_name = name;
+    p.created_at = now_ms();
+    EXPECT_TRUE(db->create_participant(p));
+    return p;
+  }
+  origin here() { return origin{"test", 1, now_ms()}; }
+
+  testing::temp_store db;
+  id_generator ids;
+  conversation_service conversations;
+  recording_publisher pub;
+  message_service messages;
+  store::participant alice, bob, eve, admin;
+  std::uint64_t conv = 0;
+};
+
+TEST_F(messages_test, validates_bodies_first) {
+  EXPECT_EQ(messages.send(alice, conv, "k", "", here()).err().code, errc::bad_request);
+  EXPECT_EQ(messages.send(alice, conv, "k", std::string(4001, 'a'), here()).err().code, errc::too_large);
+  EXPECT_TRUE(messages.send(alice, conv, "k1", std::string(4000, 'a'), here()));
+  // 4000 code points of 4 bytes each is 16000 bytes: allowed.
+  std::string emoji;
+  for (int i = 0; i < 4000; ++i) emoji += "\xf0\x9f\x98\x80";
+  EXPECT_TRUE(messages.send(alice, conv, "k2", emoji, here()));
+  EXPECT_EQ(messages.send(alice, conv, "k3", emoji + "\xf0\x9f\x98\x80", here()).err().code, errc::too_large);
+  EXPECT_EQ(messages.send(alice, conv, "k4", "\xff", here()).err().code, errc::bad_request);
+  // An invalid body is refused even with a client_msg_id used before.
+  EXPECT_EQ(messages.send(alice, conv, "k1", "", here()).err().code, errc::bad_request);
+}
+
+TEST_F(messages_test, outsiders_get_not_found_and_admins_must_join) {
+  EXPECT_EQ(messages.send(eve, conv, "x", "hi", here()).err().code, errc::not_found);
+  EXPECT_EQ(messages.send(alice, 424242, "x", "hi", here()).err().code, errc::not_found);
+  EXPECT_EQ(messages.send(admin, conv, "x", "hi", here()).err().code, errc::forbidden);
+  ASSERT_TRUE(conversations.add_member(admin, conv, admin.id));
+  EXPECT_TRUE(messages.send(admin, conv, "x", "hi", here()));
+}
+
+TEST_F(messages_test, repeated_client_msg_id_returns_the_original) {
+  auto first = messages.send(alice, conv, "same", "one", here());
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(first->duplicate);
+  // Not stored yet (main-chat did not run): the retry re-queues under the original id.
+  auto again = messages.send(alice, conv, "same", "one", here());
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->duplicate);
+  EXPECT_EQ(again->message.id, first->message.id);
+  ASSERT_EQ(pub.durable.size(), 2u);
+  EXPECT_EQ(pub.durable[1].message.id, first->message.id);
+  // Once stored, the stored original comes back, whatever the body.
+  ASSERT_TRUE(db->put_message(first->message));
+  auto third = messages.send(alice, conv, "same", "different", here());
+  ASSERT_TRUE(third);
+  EXPECT_TRUE(third->duplicate);
+  EXPECT_EQ(third->message.body, "one");
+  EXPECT_EQ(pub.durable.size(), 2u);
+  // Other senders and other conversations have their own keys.
+  auto bobs = messages.send(bob, conv, "same", "bob's", here());
+  ASSERT_TRUE(bobs);
+  EXPECT_FALSE(bobs->duplicate);
+}
+
+TEST_F(messages_test, a_queue_failure_releases_the_claim) {
+  pub.fail = true;
+  auto r = messages.send(alice, conv, "retry-me", "hello", here());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.err().code, errc::unavailable);
+  pub.fail = false;
+  auto ok = messages.send(alice, conv, "retry-me", "hello", here());
+  ASSERT_TRUE(ok);
+  EXPECT_FALSE(ok->duplicate);
+}
+
+TEST_F(messages_test, ids_follow_queue_order_under_concurrency) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 100; ++i) {
+        ASSERT_TRUE(messages.send(alice, conv, "t" + std::to_string(t) + "-" + std::to_string(i), "x", here()));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_EQ(pub.durable.size(), 800u);
+  for (std::size_t i = 1; i < pub.durable.size(); ++i) {
+    EXPECT_LT(pub.durable[i - 1].message.id, pub.durable[i].message.id) << "at " << i;
+  }
+}
+
+TEST_F(messages_test, edit_and_delete_rules) {
+  auto m = messages.send(alice, conv, "e", "original", here());
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(db->put_message(m->message));
+  EXPECT_EQ(messages.edit(bob, m->message.id, "hack", here()).err().code, errc::forbidden);
+  EXPECT_EQ(messages.edit(eve, m->message.id, "hack", here()).err().code, errc::not_found);
+  EXPECT_EQ(messages.remove(eve, m->message.id, here()).err().code, errc::not_found);
+  EXPECT_EQ(messages.remove(bob, m->message.id, here()).err().code, errc::forbidden);
+  auto edited = messages.edit(alice, m->message.id, "better", here());
+  ASSERT_TRUE(edited);
+  EXPECT_EQ(edited->body, "better");
+  EXPECT_GT(edited->edited_at, 0);
+  EXPECT_EQ(pub.durable.back().kind, event_kind::message_updated);
+  auto removed = messages.remove(admin, m->message.id, here());
+  ASSERT_TRUE(removed);
+  EXPECT_TRUE(removed->deleted);
+  EXPECT_TRUE(removed->body.empty());
+  EXPECT_EQ(messages.edit(alice, 999, "x", here()).err().code, errc::not_found);
+}
+
+TEST_F(messages_test, read_and_typing_are_broadcast) {
+  auto m = messages.send(alice, conv, "r", "read me", here());
+  ASSERT_TRUE(db->put_message(m->message));
+  auto r = messages.mark_read(bob, conv, m->message.id, here());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, m->message.id);
+  ASSERT_TRUE(messages.typing(bob, conv, here()));
+  EXPECT_EQ(messages.typing(eve, conv, here()).err().code, errc::not_found);
+  ASSERT_EQ(pub.ephemeral.size(), 2u);
+  EXPECT_EQ(pub.ephemeral[0].kind, event_kind::read);
+  EXPECT_EQ(pub.ephemeral[1].kind, event_kind::typing);
+}
+
+TEST(events, round_trip) {
+  event e;
+  e.kind = event_kind::message;
+  e.message.id = 123;
+  e.message.conversation_id = 45;
+  e.message.sender_id = 6;
+  e.message.sender_kind = store::participant_kind::shop;
+  e.message.body = "h\xc3\xa9llo \"quoted\"";
+  e.message.client_msg_id = "c1";
+  e.message.created_at = 1700000000000;
+  e.origin_server = "cs-1";
+  e.origin_connection = 9;
+  e.sent_at_ms = 1700000000001;
+  auto d = decode_event(encode_event(e));
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->message.id, 123u);
+  EXPECT_EQ(d->message.body, e.message.body);
+  EXPECT_EQ(d->message.sender_kind, store::participant_kind::shop);
+  EXPECT_EQ(d->origin_connection, 9u);
+  EXPECT_EQ(event_key(*d), "45");
+  EXPECT_FALSE(decode_event("garbage"));
+  EXPECT_FALSE(decode_event("{\"k\":\"nope\"}"));
+  EXPECT_FALSE(decode_event("{\"k\":\"message\"}"));
+}
+
+}  // namespace
+}  // namespace chatd::chat

@@ -1,0 +1,94 @@
+#include "presence/presence.h"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <vector>
+
+#include "common/ids.h"
+#include "temp_store.h"
+
+namespace chatd::presence {
+namespace {
+
+using store::presence_state;
+
+struct recorder {
+  std::mutex mu;
+  std::vector<store::presence> changes;
+  change_listener listener() {
+    return [this](const store::presence& p) {
+      std::lock_guard lock(mu);
+      changes.push_back(p);
+    };
+  }
+  std::vector<presence_state> states() {
+    std::lock_guard lock(mu);
+    std::vector<presence_state> out;
+    for (auto& c : changes) out.push_back(c.state);
+    return out;
+  }
+};
+
+TEST(presence, aggregates_connections) {
+  testing::temp_store db;
+  recorder rec;
+  presence_config cfg;
+  cfg.timeout_ms = 1000;
+  service p(*db, cfg, rec.listener());
+  EXPECT_EQ(p.get(7)->state, presence_state::offline);
+  p.connection_state("s1", 1, 7, presence_state::active);
+  EXPECT_EQ(p.get(7)->state, presence_state::active);
+  p.connection_state("s1", 2, 7, presence_state::inactive);  // a second tab, hidden
+  EXPECT_EQ(p.get(7)->state, presence_state::active);        // any active connection wins
+  p.connection_state("s1", 1, 7, presence_state::inactive);
+  EXPECT_EQ(p.get(7)->state, presence_state::inactive);
+  p.connection_closed("s1", 1, 7);
+  EXPECT_EQ(p.get(7)->state, presence_state::inactive);
+  p.connection_closed("s1", 2, 7);
+  auto off = p.get(7);
+  EXPECT_EQ(off->state, presence_state::offline);
+  EXPECT_GT(off->last_seen_at, 0);
+  EXPECT_EQ(rec.states(),
+            (std::vector<presence_state>{presence_state::active, presence_state::inactive, presence_state::offline}));
+  // Stored in the database too.
+  auto stored = db->get_presence(7);
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->state, presence_state::offline);
+  EXPECT_EQ(stored->last_seen_at, off->last_seen_at);
+}
+
+TEST(presence, a_server_that_stops_refreshing_loses_its_connections) {
+  testing::temp_store db;
+  recorder rec;
+  presence_config cfg;
+  cfg.timeout_ms = 1000;
+  service p(*db, cfg, rec.listener());
+  p.connection_state("dead", 1, 1, presence_state::active);
+  p.connection_state("alive", 2, 2, presence_state::active);
+  auto now = now_ms();
+  EXPECT_EQ(p.sweep(now + 500), 0u);
+  p.refresh_at("alive", now + 1200);
+  EXPECT_EQ(p.sweep(now + 1500), 1u);
+  EXPECT_EQ(p.get(1)->state, presence_state::offline);
+  EXPECT_EQ(p.get(2)->state, presence_state::active);
+}
+
+TEST(presence, sweeper_thread_starts_and_stops) {
+  testing::temp_store db;
+  presence_config cfg;
+  cfg.timeout_ms = 150;
+  service p(*db, cfg, {});
+  p.start();
+  p.connection_state("gone", 1, 5, presence_state::active);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (p.get(5)->state != presence_state::offline && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(p.get(5)->state, presence_state::offline);
+  p.stop();
+  p.stop();
+}
+
+}  // namespace
+}  // namespace chatd::presence

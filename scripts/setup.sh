@@ -11,6 +11,8 @@ packages=(
   libtoml11-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev googletest
   wrk clang-format clang-tidy python3
+  librdkafka-dev kcat openjdk-17-jre-headless maven
+  chromium
 )
 
 missing=()

@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -34,6 +36,30 @@ std::string fresh_dir() {
   return p.string();
 }
 }  // namespace
+
+std::vector<std::pair<std::string, std::string>> extra_sets_from_env(const std::string& data_dir) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const char* env = std::getenv("CHATD_TEST_SET");
+  if (env == nullptr) return out;
+  // A name unique to the data dir but stable across restarts on it, usable
+  // as a Kafka topic prefix or a CQL keyspace name.
+  char tag[24];
+  std::snprintf(tag, sizeof tag, "t%015zx", std::hash<std::string>{}(data_dir) & 0xfffffffffffffffULL);
+  std::string all = env;
+  std::size_t pos = 0;
+  while (pos <= all.size()) {
+    auto end = all.find(';', pos);
+    if (end == std::string::npos) end = all.size();
+    auto item = all.substr(pos, end - pos);
+    pos = end + 1;
+    auto eq = item.find('=');
+    if (item.empty() || eq == std::string::npos) continue;
+    auto value = item.substr(eq + 1);
+    for (auto at = value.find("{tag}"); at != std::string::npos; at = value.find("{tag}")) value.replace(at, 5, tag);
+    out.emplace_back(item.substr(0, eq), value);
+  }
+  return out;
+}
 
 chatd_process::chatd_process(std::vector<std::pair<std::string, std::string>> flags, std::string role,
                              std::string data_dir)
@@ -61,6 +87,7 @@ void chatd_process::start(std::chrono::milliseconds timeout) {
       {"auth.password_cost", "fast"},
       {"auth.jwt_secret", "integration-test-secret-0123456789abcdef"},
   };
+  for (auto& [k, v] : extra_sets_from_env(data_dir_)) sets.emplace_back(k, v);
   for (auto& f : flags_) sets.push_back(f);
   std::vector<std::string> args = {chatd_binary(), role_};
   for (auto& [k, v] : sets) {

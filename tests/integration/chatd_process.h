@@ -44,4 +44,10 @@ class chatd_process {
 
 std::string chatd_binary();
 
+// CHATD_TEST_SET="key=value;key=value" adds --set flags to every process the
+// suite starts, so one suite runs against several backends (for example
+// `queue.backend=kafka;queue.topic_prefix={tag}.`). `{tag}` becomes a name
+// unique to the process's data dir and stable across its restarts.
+std::vector<std::pair<std::string, std::string>> extra_sets_from_env(const std::string& data_dir);
+
 }  // namespace chatd::testing

@@ -13,8 +13,9 @@
 #endif
 
 int main(int argc, char** argv) {
-  CLI::App app{"chatd - a real-time chat system: gateway, discovery, chat servers, presence,\n"
-               "main chat service and notifications, together (`chatd all`) or one role per process."};
+  CLI::App app{
+      "chatd - a real-time chat system: gateway, discovery, chat servers, presence,\n"
+      "main chat service and notifications, together (`chatd all`) or one role per process."};
   app.set_version_flag("--version", std::string("chatd ") + CHATD_VERSION);
   app.require_subcommand(1);
   app.fallthrough();

@@ -15,17 +15,17 @@ queue_publisher::queue_publisher(queue::producer& producer, topics t, metrics_re
 
 void queue_publisher::publish_durable(const chat::event& e, std::function<void(status)> done) {
   auto start = std::chrono::steady_clock::now();
-  producer_.produce_async(topics_.messages, chat::event_key(e), chat::encode_event(e),
-                          [this, start, done = std::move(done)](result<queue::record_position> r) {
-                            produce_latency_.observe(
-                                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-                            if (!r) {
-                              produce_errors_.inc();
-                              done(std::move(r).err());
-                              return;
-                            }
-                            done({});
-                          });
+  producer_.produce_async(
+      topics_.messages, chat::event_key(e), chat::encode_event(e),
+      [this, start, done = std::move(done)](result<queue::record_position> r) {
+        produce_latency_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        if (!r) {
+          produce_errors_.inc();
+          done(std::move(r).err());
+          return;
+        }
+        done({});
+      });
 }
 
 void queue_publisher::publish_ephemeral(const chat::event& e) {

@@ -78,7 +78,8 @@ result<std::pair<conversation_view, bool>> conversation_service::create(const pa
     if (id == caller.id) continue;
     auto p = db_.get_participant(id);
     if (!p) {
-      if (p.err().code == errc::not_found) return make_error(errc::not_found, "participant " + format_id(id) + " not found");
+      if (p.err().code == errc::not_found)
+        return make_error(errc::not_found, "participant " + format_id(id) + " not found");
       return std::move(p).err();
     }
   }

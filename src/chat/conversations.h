@@ -45,11 +45,10 @@ class conversation_service {
   result<std::vector<conversation_view>> list(const participant& caller, std::size_t limit);
   result<conversation_view> get(const participant& caller, std::uint64_t conversation_id);
   // Newest first; before = 0 means from the newest.
-  result<store::message_page> history(const participant& caller, std::uint64_t conversation_id,
-                                      std::uint64_t before, std::size_t limit);
+  result<store::message_page> history(const participant& caller, std::uint64_t conversation_id, std::uint64_t before,
+                                      std::size_t limit);
   // Moves the caller's read marker forward (never back). Returns the marker.
-  result<std::uint64_t> mark_read(const participant& caller, std::uint64_t conversation_id,
-                                  std::uint64_t message_id);
+  result<std::uint64_t> mark_read(const participant& caller, std::uint64_t conversation_id, std::uint64_t message_id);
   // Admins join any conversation; members may add others to a group.
   result<conversation_view> add_member(const participant& caller, std::uint64_t conversation_id,
                                        std::uint64_t participant_id);

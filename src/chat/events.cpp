@@ -9,12 +9,18 @@ namespace {
 
 const char* kind_str(event_kind k) {
   switch (k) {
-    case event_kind::message: return "message";
-    case event_kind::message_updated: return "message_updated";
-    case event_kind::read: return "read";
-    case event_kind::typing: return "typing";
-    case event_kind::presence: return "presence";
-    case event_kind::ban: return "ban";
+    case event_kind::message:
+      return "message";
+    case event_kind::message_updated:
+      return "message_updated";
+    case event_kind::read:
+      return "read";
+    case event_kind::typing:
+      return "typing";
+    case event_kind::presence:
+      return "presence";
+    case event_kind::ban:
+      return "ban";
   }
   return "message";
 }
@@ -122,11 +128,14 @@ result<event> decode_event(std::string_view data) {
 std::string event_key(const event& e) {
   switch (e.kind) {
     case event_kind::message:
-    case event_kind::message_updated: return format_id(e.message.conversation_id);
+    case event_kind::message_updated:
+      return format_id(e.message.conversation_id);
     case event_kind::read:
-    case event_kind::typing: return format_id(e.conversation_id);
+    case event_kind::typing:
+      return format_id(e.conversation_id);
     case event_kind::presence:
-    case event_kind::ban: return format_id(e.participant_id);
+    case event_kind::ban:
+      return format_id(e.participant_id);
   }
   return {};
 }

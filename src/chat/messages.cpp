@@ -106,8 +106,8 @@ result<store::message> message_service::load_for_change(const participant& calle
   return m;
 }
 
-result<store::message> message_service::edit(const participant& caller, std::uint64_t message_id,
-                                              std::string_view body, const origin& from) {
+result<store::message> message_service::edit(const participant& caller, std::uint64_t message_id, std::string_view body,
+                                             const origin& from) {
   if (auto s = validate_body(body); !s) return std::move(s).err();
   auto m = load_for_change(caller, message_id);
   if (!m) return m;

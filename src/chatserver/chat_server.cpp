@@ -166,9 +166,8 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
     srv_->remove(who_.id, this);
     srv_->connections_open.dec();
     auto self = shared_from_this();
-    queue_->post([self] {
-      self->srv_->d.presence.connection_closed(self->srv_->opt.server_id, self->id_, self->who_.id);
-    });
+    queue_->post(
+        [self] { self->srv_->d.presence.connection_closed(self->srv_->opt.server_id, self->id_, self->who_.id); });
   }
 
   // A pushed frame. Until `ready` (and the ?since= replay) went out, pushes
@@ -331,8 +330,10 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
     if (*type == "history") {
       auto conv = f.id("conversation_id", true);
       std::uint64_t before = 0;
-      if (f.has("before")) before = f.id("before", true).value_or(0);
-      else f.ignore("before");
+      if (f.has("before"))
+        before = f.id("before", true).value_or(0);
+      else
+        f.ignore("before");
       auto limit = f.integer("limit", false, 1, 100);
       if (auto s = f.finish(); !s) return bad_frame(rid, s.err().message);
       auto page = d.conversations.history(who_, *conv, before, static_cast<std::size_t>(limit.value_or(50)));

@@ -16,13 +16,17 @@ main_chat::main_chat(store::chat_store& db, presence::presence_port& presence, n
       notifier_(notifier),
       stored_(metrics.counter("chatd_messages_stored_total", "Messages stored by the main chat service")),
       duplicates_(metrics.counter("chatd_messages_duplicate_total", "Redelivered or duplicate messages skipped")),
-      notify_requests_(metrics.counter("chatd_notify_requests_total", "Recipients handed to the notification service")) {}
+      notify_requests_(
+          metrics.counter("chatd_notify_requests_total", "Recipients handed to the notification service")) {}
 
 status main_chat::apply(const chat::event& e) {
   switch (e.kind) {
-    case chat::event_kind::message: return store_message(e);
-    case chat::event_kind::message_updated: return update_message(e);
-    default: return {};  // ephemeral kinds are not ours
+    case chat::event_kind::message:
+      return store_message(e);
+    case chat::event_kind::message_updated:
+      return update_message(e);
+    default:
+      return {};  // ephemeral kinds are not ours
   }
 }
 

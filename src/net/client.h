@@ -24,8 +24,8 @@ struct client_response {
 
 // `url` is "http://host:port/path?query". Errors (connect, timeout, protocol)
 // come back as errc::unavailable with the reason in the message.
-result<client_response> http_request_sync(std::string_view method, std::string_view url,
-                                          std::string_view body = {}, const header_list& headers = {},
+result<client_response> http_request_sync(std::string_view method, std::string_view url, std::string_view body = {},
+                                          const header_list& headers = {},
                                           std::chrono::milliseconds timeout = std::chrono::milliseconds{10'000});
 
 // A keep-alive HTTP connection to one host, for tests and benchmarks that make many calls.
@@ -66,7 +66,7 @@ class ws_client {
 
   struct frame {
     std::string text;
-    bool closed = false;         // the peer closed
+    bool closed = false;  // the peer closed
     std::uint16_t close_code = 0;
   };
   // Waits for the next data frame (answers pings by itself). On timeout

@@ -18,12 +18,12 @@ namespace chatd::net {
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
 struct http_request {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // raw request target, e.g. "/v1/x?a=b"
-  std::string path;    // percent-decoded path without the query
+  std::string method;                                       // "GET", "POST", ...
+  std::string target;                                       // raw request target, e.g. "/v1/x?a=b"
+  std::string path;                                         // percent-decoded path without the query
   std::vector<std::pair<std::string, std::string>> query;   // decoded
   std::vector<std::pair<std::string, std::string>> params;  // from "{name}" route segments
-  header_list headers;  // names lower-cased
+  header_list headers;                                      // names lower-cased
   std::string body;
   std::string remote_addr;  // client IP, no port
   std::string route;        // the matched route pattern, e.g. "/v1/participants/{id}" (for metrics)

@@ -40,8 +40,8 @@ status validate_text(std::string_view what, std::string_view s, std::size_t min,
   if (!valid_utf8(s)) return make_error(errc::bad_request, std::string(what) + " is not valid UTF-8");
   auto n = utf8_length(s);
   if (n < min || n > max) {
-    return make_error(errc::bad_request,
-                      std::string(what) + " must be " + std::to_string(min) + " to " + std::to_string(max) + " characters");
+    return make_error(errc::bad_request, std::string(what) + " must be " + std::to_string(min) + " to " +
+                                             std::to_string(max) + " characters");
   }
   for (unsigned char c : s) {
     if (c < 0x20 || c == 0x7f) return make_error(errc::bad_request, std::string(what) + " contains control characters");
@@ -132,8 +132,7 @@ status service::set_banned(const participant& actor, std::uint64_t target, bool 
   return {};
 }
 
-bool service::ensure_admin(const std::string& username, const std::string& password,
-                           const std::string& display_name) {
+bool service::ensure_admin(const std::string& username, const std::string& password, const std::string& display_name) {
   if (auto s = validate_username(username); !s) throw std::runtime_error("admin username: " + s.err().message);
   if (auto s = validate_password(password); !s) throw std::runtime_error("admin password: " + s.err().message);
   if (db_.find_participant(participant_kind::admin, username)) return false;

@@ -44,8 +44,8 @@ using ban_listener = std::function<void(std::uint64_t participant_id)>;
 
 class service {
  public:
-  service(store::chat_store& db, const auth::token_signer& tokens, const auth::password_params& cost,
-          id_generator& ids, std::int64_t token_ttl_s);
+  service(store::chat_store& db, const auth::token_signer& tokens, const auth::password_params& cost, id_generator& ids,
+          std::int64_t token_ttl_s);
   ~service();
 
   // Validates (username [a-z0-9_.-]{3,32}, password >= 8 chars and <= 1024

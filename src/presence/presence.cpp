@@ -40,7 +40,7 @@ struct service::impl {
 
   std::mutex mu;
   std::unordered_map<std::uint64_t, participant_state> people;
-  std::map<std::string, std::int64_t> leases;  // server id -> last refresh (ms)
+  std::map<std::string, std::int64_t> leases;                               // server id -> last refresh (ms)
   std::map<std::string, std::map<std::uint64_t, std::uint64_t>> by_server;  // server -> conn -> participant
 
   std::mutex thread_mu;
@@ -109,8 +109,8 @@ void service::stop() {
   if (impl_->sweeper.joinable()) impl_->sweeper.join();
 }
 
-void service::connection_state(const std::string& server_id, std::uint64_t connection_id,
-                               std::uint64_t participant_id, presence_state state) {
+void service::connection_state(const std::string& server_id, std::uint64_t connection_id, std::uint64_t participant_id,
+                               presence_state state) {
   std::optional<store::presence> change;
   auto now = now_ms();
   {

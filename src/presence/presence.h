@@ -23,8 +23,8 @@ using store::presence_state;
 class presence_port {
  public:
   virtual ~presence_port() = default;
-  virtual void connection_state(const std::string& server_id, std::uint64_t connection_id,
-                                std::uint64_t participant_id, presence_state state) = 0;  // opened or changed
+  virtual void connection_state(const std::string& server_id, std::uint64_t connection_id, std::uint64_t participant_id,
+                                presence_state state) = 0;  // opened or changed
   virtual void connection_closed(const std::string& server_id, std::uint64_t connection_id,
                                  std::uint64_t participant_id) = 0;
   // The server's connections are still there (its lease).

@@ -10,8 +10,8 @@ namespace chatd {
 namespace {
 
 std::string write_temp(const std::string& text) {
-  auto path = std::filesystem::temp_directory_path() / ("chatd-config-" + std::to_string(::getpid()) + "-" +
-                                                        std::to_string(std::rand()) + ".toml");
+  auto path = std::filesystem::temp_directory_path() /
+              ("chatd-config-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand()) + ".toml");
   std::ofstream(path) << text;
   return path.string();
 }

@@ -81,6 +81,8 @@ struct backend {
   std::string name;
   harness_factory make;
 };
+// Names the parameter in test listings (instead of its bytes).
+inline void PrintTo(const backend& b, std::ostream* os) { *os << b.name; }
 
 class notifier_conformance : public ::testing::TestWithParam<backend> {
  protected:

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs the benchmarks recorded in docs/benchmarks.md against a fresh
+# `chatd all` on loopback. Not part of the test suite: figures depend on the
+# machine. Usage: scripts/bench.sh [latency|healthz|store|login|all]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir="${CHATD_BUILD_DIR:-build}"
+what="${1:-all}"
+data="$(mktemp -d /tmp/chatd-bench.XXXXXX)"
+out="$data/stdout"
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  rm -rf "$data"
+}
+trap cleanup EXIT
+
+start_chatd() {
+  "$build_dir/chatd" all --set gateway.listen=127.0.0.1:0 --set chat_server.listen=127.0.0.1:0 \
+    --set storage.path="$data/db" --set rate_limits.send_per_second=0 \
+    --set rate_limits.login_per_minute=0 "$@" >"$out" 2>"$data/log" &
+  pid=$!
+  for _ in $(seq 1 100); do
+    grep -q '^listening gateway ' "$out" 2>/dev/null && break
+    sleep 0.1
+  done
+  gateway="$(awk '/^listening gateway /{print $3}' "$out")"
+  [ -n "$gateway" ] || { cat "$data/log"; exit 1; }
+}
+
+if [ "$what" = all ] || [ "$what" = latency ] || [ "$what" = healthz ]; then
+  start_chatd
+  if [ "$what" != healthz ]; then
+    echo "== send->deliver latency and pair rate (chatd all, embedded backends)"
+    "$build_dir/chatd-latency-bench" "$gateway" 2000 20000 64
+  fi
+  if [ "$what" != latency ]; then
+    echo "== GET /healthz with wrk (2 threads, 64 connections, 10 s)"
+    wrk -t2 -c64 -d10s "http://$gateway/healthz"
+  fi
+fi
+
+if [ "$what" = all ] || [ "$what" = login ]; then
+  [ -n "$pid" ] || start_chatd
+  echo "== login (Argon2id as configured), 2 threads, 10 s"
+  curl -sf -X POST "http://$gateway/v1/users" -H 'content-type: application/json' \
+    -d '{"username":"bench_login","password":"password123","display_name":"B"}' >/dev/null
+  cat >"$data/login.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"kind":"user","username":"bench_login","password":"password123"}'
+LUA
+  wrk -t2 -c2 -d10s -s "$data/login.lua" "http://$gateway/v1/auth/login"
+fi
+
+if [ "$what" = all ] || [ "$what" = store ]; then
+  echo "== chat store (RocksDB)"
+  "$build_dir/chatd-store-bench" --path "$data/store-bench"
+fi

@@ -838,7 +838,6 @@ asio::awaitable<void> accept_loop(std::shared_ptr<server_impl> srv) {
     sock.set_option(tcp::no_delay(true), oec);
     std::string remote = remote_ip(sock);
     std::shared_ptr<connection> c;
-    bool reject = false;
     {
       std::lock_guard lock(srv->mu);
       if (srv->stopping) {
@@ -846,23 +845,22 @@ asio::awaitable<void> accept_loop(std::shared_ptr<server_impl> srv) {
         continue;
       }
       if (srv->live.size() >= srv->opt.max_connections) {
-        reject = true;
-      } else {
-        c = std::make_shared<connection>(std::move(sock), remote);
-        c->id = srv->next_id++;
-        srv->live.emplace(c->id, c);
-        srv->connections.store(srv->live.size());
+        // Full: answer 503 from a task of its own (co_spawn only posts, so
+        // doing it under the lock is cheap), or just close when too many
+        // such answers are already in flight.
+        if (srv->rejecting.fetch_add(1) < max_rejecting) {
+          auto ex = sock.get_executor();
+          asio::co_spawn(ex, reject_connection(srv, std::move(sock), std::move(remote)), log_task_failure);
+        } else {
+          srv->rejecting.fetch_sub(1);
+          sock.close(oec);
+        }
+        continue;
       }
-    }
-    if (reject) {
-      if (srv->rejecting.fetch_add(1) < max_rejecting) {
-        auto ex = sock.get_executor();
-        asio::co_spawn(ex, reject_connection(srv, std::move(sock), std::move(remote)), log_task_failure);
-      } else {
-        srv->rejecting.fetch_sub(1);
-        sock.close(oec);
-      }
-      continue;
+      c = std::make_shared<connection>(std::move(sock), remote);
+      c->id = srv->next_id++;
+      srv->live.emplace(c->id, c);
+      srv->connections.store(srv->live.size());
     }
     auto ex = c->stream.get_executor();
     asio::co_spawn(ex, run_connection(srv, c), log_task_failure);

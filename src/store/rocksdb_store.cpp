@@ -54,10 +54,10 @@ enum class table : std::size_t {
   notifications,                // (recipient, ~id) -> notification
   notification_delivered,       // (recipient, message) -> marker
   chat_servers,                 // id -> chat_server_row
-  count_
+  table_end  // not a table: the number of tables
 };
 
-constexpr std::size_t table_count = static_cast<std::size_t>(table::count_);
+constexpr std::size_t table_count = static_cast<std::size_t>(table::table_end);
 
 constexpr std::array<const char*, table_count> table_names = {
     "participants",

@@ -1,10 +1,74 @@
 #include "common/json.h"
 
 #include <algorithm>
+#include <string>
+#include <unordered_set>
+#include <vector>
 
 #include "common/ids.h"
 
 namespace chatd {
+
+namespace {
+
+// Boost.JSON keeps the last of duplicate keys; other parsers keep the first.
+// Such a body means different things to different readers, so it is refused.
+// Runs only on text Boost.JSON has accepted, so it only tracks strings and
+// nesting; sets keep a hostile object with many keys linear.
+bool has_duplicate_keys(std::string_view t) {
+  struct frame {
+    bool object;
+    bool expect_key;
+    std::unordered_set<std::string> keys;
+  };
+  std::vector<frame> stack;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    switch (t[i]) {
+      case '{':
+        stack.push_back({true, true, {}});
+        break;
+      case '[':
+        stack.push_back({false, false, {}});
+        break;
+      case '}':
+      case ']':
+        if (!stack.empty()) stack.pop_back();
+        break;
+      case ',':
+        if (!stack.empty() && stack.back().object) stack.back().expect_key = true;
+        break;
+      case '"': {
+        std::size_t j = i + 1;
+        bool escaped = false;
+        for (; j < t.size() && t[j] != '"'; ++j) {
+          if (t[j] == '\\') {
+            ++j;
+            escaped = true;
+          }
+        }
+        if (!stack.empty() && stack.back().object && stack.back().expect_key) {
+          std::string key;
+          if (escaped) {
+            std::error_code ec;
+            auto v = json::parse(t.substr(i, j - i + 1), ec);
+            if (!ec && v.is_string()) key = v.get_string();
+          } else {
+            key = std::string(t.substr(i + 1, j - i - 1));
+          }
+          if (!stack.back().keys.insert(std::move(key)).second) return true;
+          stack.back().expect_key = false;
+        }
+        i = j;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return false;
+}
+
+}  // namespace
 
 result<json::object> parse_json_object(std::string_view text) {
   json::parse_options opt;
@@ -13,6 +77,7 @@ result<json::object> parse_json_object(std::string_view text) {
   json::value v = json::parse(text, ec, {}, opt);
   if (ec) return make_error(errc::bad_request, "request body is not valid JSON");
   if (!v.is_object()) return make_error(errc::bad_request, "request body must be a JSON object");
+  if (has_duplicate_keys(text)) return make_error(errc::bad_request, "a JSON object has the same key twice");
   return std::move(v.as_object());
 }
 

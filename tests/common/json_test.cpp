@@ -19,6 +19,20 @@ TEST(json, rejects_bad_documents) {
   EXPECT_EQ(parse_json_object("{").err().code, errc::bad_request);
 }
 
+TEST(json, rejects_duplicate_keys_at_any_depth) {
+  EXPECT_FALSE(parse_json_object(R"({"a":1,"a":2})"));
+  EXPECT_FALSE(parse_json_object(R"({"a":1,"\u0061":2})"));  // the same key, escaped
+  EXPECT_FALSE(parse_json_object(R"({"x":{"b":[1,{"c":1,"c":1}]}})"));
+  // The same key in sibling objects, keys that look alike, keys inside strings.
+  EXPECT_TRUE(parse_json_object(R"({"o":[{"a":1},{"a":2}],"a":"\"a\":1","A":3})"));
+  EXPECT_TRUE(parse_json_object(R"({"a\"b":1,"a":2,"s":"{\"a\":1,\"a\":1}"})"));
+  // Many distinct keys stay linear and fine.
+  std::string many = "{";
+  for (int i = 0; i < 50000; ++i) many += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":0";
+  many += "}";
+  EXPECT_TRUE(parse_json_object(many));
+}
+
 TEST(json, fields_check_types_and_unknown_keys) {
   auto o = parse_json_object(R"({"s":"x","id":"42","n":7,"ids":["1","2"],"extra":true})").value();
   json_fields f(o);

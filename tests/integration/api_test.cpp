@@ -269,6 +269,25 @@ TEST_F(api_test, http_edge_cases) {
   EXPECT_EQ(too_big.error_code(), "too_large");
   auto huge_header = c().call("GET", "/healthz", {}, {}, {{"X-Big", std::string(60 * 1024, 'a')}});
   EXPECT_EQ(huge_header.status, 413);
+  // Path tricks and hostile ids: a clear 4xx, never a crash or a lookup.
+  auto [u, ut] = make("users", "edge_user");
+  for (std::string path : {"/v1/participants/../admins", "/v1/participants/%2e%2e", "/v1/participants/12abc",
+                           "/v1/participants/99999999999999999999999", "/v1/participants/-1",
+                           "/v1/participants/%00", "/v1/conversations/1%2F2/messages", "//v1/me"}) {
+    auto r = c().get(path, ut);
+    EXPECT_GE(r.status, 400) << path;
+    EXPECT_LT(r.status, 500) << path;
+  }
+  // Deep nesting, huge numbers, duplicate keys.
+  std::string deep = std::string(10000, '[') + std::string(10000, ']');
+  EXPECT_EQ(c().call("POST", "/v1/users", deep).status, 400);
+  EXPECT_EQ(c().call("POST", "/v1/users", R"({"username":"okname2","password":"password123","display_name":1e999})")
+                .status,
+            400);
+  EXPECT_EQ(c().call("POST", "/v1/users",
+                     R"({"username":"okname2","username":"okname3","password":"password123","display_name":"x"})")
+                .status,
+            400);
   // The server is still fine.
   EXPECT_EQ(c().get("/healthz").status, 200);
   EXPECT_EQ(c().get("/readyz").status, 200);

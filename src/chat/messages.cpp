@@ -26,18 +26,28 @@ status message_service::publish_and_wait(const event& e) {
 
 result<send_result> message_service::send(const participant& caller, std::uint64_t conversation_id,
                                           std::string_view client_msg_id, std::string_view body, const origin& from) {
+  std::promise<result<send_result>> done;
+  auto fut = done.get_future();
+  send_async(caller, conversation_id, client_msg_id, body, from,
+             [&done](result<send_result> r) { done.set_value(std::move(r)); });
+  return fut.get();
+}
+
+void message_service::send_async(const participant& caller, std::uint64_t conversation_id,
+                                 std::string_view client_msg_id, std::string_view body, const origin& from,
+                                 send_callback done) {
   // Validation before dedup: an invalid body is refused even for a known client_msg_id.
-  if (auto s = validate_body(body); !s) return std::move(s).err();
+  if (auto s = validate_body(body); !s) return done(std::move(s).err());
   if (client_msg_id.size() > max_client_msg_id_bytes || !valid_utf8(client_msg_id)) {
-    return make_error(errc::bad_request, "client_msg_id must be at most 128 bytes of UTF-8");
+    return done(make_error(errc::bad_request, "client_msg_id must be at most 128 bytes of UTF-8"));
   }
   auto conv = conversations_.check_access(caller, conversation_id);
-  if (!conv) return std::move(conv).err();
+  if (!conv) return done(std::move(conv).err());
   if (caller.kind == store::participant_kind::admin) {
     // Admins read any conversation but write only where they are members.
     auto member = db_.is_member(conversation_id, caller.id);
-    if (!member) return std::move(member).err();
-    if (!*member) return make_error(errc::forbidden, "join the conversation before writing to it");
+    if (!member) return done(std::move(member).err());
+    if (!*member) return done(make_error(errc::forbidden, "join the conversation before writing to it"));
   }
 
   store::message m;
@@ -47,51 +57,54 @@ result<send_result> message_service::send(const participant& caller, std::uint64
   m.body = std::string(body);
   m.client_msg_id = std::string(client_msg_id);
 
+  auto make_event = [&from](const store::message& msg) {
+    event e;
+    e.kind = event_kind::message;
+    e.message = msg;
+    e.origin_server = from.server;
+    e.origin_connection = from.connection;
+    e.sent_at_ms = from.received_at_ms;
+    return e;
+  };
+
   std::uint64_t existing = 0;
-  std::promise<status> done;
-  auto fut = done.get_future();
   {
     std::lock_guard lock(stripes_[conversation_id % stripes_.size()]);
     m.id = ids_.next();
     m.created_at = now_ms();
     if (!m.client_msg_id.empty()) {
       auto claimed = db_.claim_client_msg_id(conversation_id, caller.id, m.client_msg_id, m.id);
-      if (!claimed) return std::move(claimed).err();
+      if (!claimed) return done(std::move(claimed).err());
       if (*claimed != m.id) existing = *claimed;
     }
     if (!existing) {
-      event e;
-      e.kind = event_kind::message;
-      e.message = m;
-      e.origin_server = from.server;
-      e.origin_connection = from.connection;
-      e.sent_at_ms = from.received_at_ms;
-      pub_.publish_durable(e, [&done](status s) { done.set_value(std::move(s)); });
+      // Under the stripe lock: ids of one conversation enter the queue in
+      // the order they were assigned. The completion captures the store, not
+      // this service, because the queue may complete it while shutting down.
+      pub_.publish_durable(make_event(m), [&db = db_, m, done = std::move(done)](status s) mutable {
+        if (!s) {
+          if (!m.client_msg_id.empty()) {
+            (void)db.release_client_msg_id(m.conversation_id, m.sender_id, m.client_msg_id, m.id);
+          }
+          return done(make_error(errc::unavailable, "the message queue did not accept the message: " + s.err().message));
+        }
+        done(send_result{std::move(m), false});
+      });
+      return;
     }
   }
-  if (existing) {
-    auto original = db_.get_message(existing);
-    if (original) return send_result{std::move(original.value()), true};
-    if (original.err().code != errc::not_found) return std::move(original).err();
-    // Claimed earlier but not stored (yet): the first attempt may have died
-    // between its claim and the queue, so hand the message over again under
-    // the original id. Storing is idempotent by id; clients drop duplicates.
-    m.id = existing;
-    m.created_at = id_timestamp_ms(existing);
-    event e;
-    e.kind = event_kind::message;
-    e.message = m;
-    e.origin_server = from.server;
-    e.origin_connection = from.connection;
-    e.sent_at_ms = from.received_at_ms;
-    if (auto s = publish_and_wait(e); !s) return std::move(s).err();
-    return send_result{m, true};
-  }
-  if (auto s = fut.get(); !s) {
-    if (!m.client_msg_id.empty()) (void)db_.release_client_msg_id(conversation_id, caller.id, m.client_msg_id, m.id);
-    return make_error(errc::unavailable, "the message queue did not accept the message: " + s.err().message);
-  }
-  return send_result{std::move(m), false};
+  auto original = db_.get_message(existing);
+  if (original) return done(send_result{std::move(original.value()), true});
+  if (original.err().code != errc::not_found) return done(std::move(original).err());
+  // Claimed earlier but not stored (yet): the first attempt may have died
+  // between its claim and the queue, so hand the message over again under
+  // the original id. Storing is idempotent by id; clients drop duplicates.
+  m.id = existing;
+  m.created_at = id_timestamp_ms(existing);
+  pub_.publish_durable(make_event(m), [m, done = std::move(done)](status s) mutable {
+    if (!s) return done(std::move(s).err());
+    done(send_result{std::move(m), true});
+  });
 }
 
 result<store::message> message_service::load_for_change(const participant& caller, std::uint64_t message_id) {

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -44,6 +45,13 @@ class message_service {
   // 16 KiB. Blocks until the queue has the message durably.
   result<send_result> send(const participant& caller, std::uint64_t conversation_id, std::string_view client_msg_id,
                            std::string_view body, const origin& from);
+  // The same, without waiting: the message gets its id and its place in the
+  // queue before this returns (so sends of one caller stay in order), and
+  // `done` runs once it is durable or failed, possibly on the queue's thread
+  // and possibly before this returns. `done` must not block.
+  using send_callback = std::function<void(result<send_result>)>;
+  void send_async(const participant& caller, std::uint64_t conversation_id, std::string_view client_msg_id,
+                  std::string_view body, const origin& from, send_callback done);
   // By the sender only.
   result<store::message> edit(const participant& caller, std::uint64_t message_id, std::string_view body,
                               const origin& from);

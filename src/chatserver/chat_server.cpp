@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -162,7 +163,11 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
   }
 
   void on_close() override {
-    closed_ = true;
+    {
+      std::lock_guard lock(send_mu_);
+      closed_ = true;
+    }
+    send_cv_.notify_all();
     srv_->remove(who_.id, this);
     srv_->connections_open.dec();
     auto self = shared_from_this();
@@ -277,6 +282,33 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
 
   void fail(const json::value& id, const error& e) { send(error_frame(id, e)); }
 
+  // Bounds the sends of one connection that are not yet durable; the serial
+  // queue waits (on its worker) when a client pipelines more than this.
+  static constexpr std::size_t max_sends_in_flight = 256;
+
+  void wait_for_send_slot() {
+    std::unique_lock lock(send_mu_);
+    send_cv_.wait(lock, [this] { return sends_in_flight_ < max_sends_in_flight || closed_; });
+    ++sends_in_flight_;
+  }
+
+  void send_done(const json::value& rid, std::int64_t received_at, result<chat::send_result> r) {
+    {
+      std::lock_guard lock(send_mu_);
+      --sends_in_flight_;
+    }
+    send_cv_.notify_one();
+    if (!r) return fail(rid, r.err());
+    if (!r->duplicate) {
+      srv_->sent.inc();
+      srv_->send_to_ack.observe(static_cast<double>(now_ms() - received_at) / 1000.0);
+    }
+    json::object a;
+    a["type"] = "ack";
+    a["message"] = chat::message_view(r->message);
+    reply(rid, std::move(a));
+  }
+
   // Counts a malformed frame; the one past the limit within a minute closes.
   void bad_frame(const json::value& id, std::string message) {
     fail(id, make_error(errc::bad_request, std::move(message)));
@@ -316,16 +348,17 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
       if (!d.send_limit.allow(format_id(who_.id))) {
         return fail(rid, make_error(errc::rate_limited, "sending too fast"));
       }
-      auto r = d.messages.send(who_, *conv, cmid.value_or(""), *body, from);
-      if (!r) return fail(rid, r.err());
-      if (!r->duplicate) {
-        srv_->sent.inc();
-        srv_->send_to_ack.observe(static_cast<double>(now_ms() - received_at) / 1000.0);
-      }
-      json::object a;
-      a["type"] = "ack";
-      a["message"] = chat::message_view(r->message);
-      return reply(rid, std::move(a));
+      // Sends are pipelined: the next frame is handled while this one
+      // becomes durable, and the ack goes out from the queue's completion.
+      // Order is kept because the id and the queue position are assigned
+      // here, on the connection's serial queue.
+      wait_for_send_slot();
+      auto self = shared_from_this();
+      d.messages.send_async(who_, *conv, cmid.value_or(""), *body, from,
+                            [self, rid, received_at](result<chat::send_result> r) {
+                              self->send_done(rid, received_at, std::move(r));
+                            });
+      return;
     }
     if (*type == "history") {
       auto conv = f.id("conversation_id", true);
@@ -414,6 +447,9 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
   std::shared_ptr<serial_queue> queue_;
   std::shared_ptr<net::ws_connection> conn_;
   std::atomic<bool> closed_{false};
+  std::mutex send_mu_;
+  std::condition_variable send_cv_;
+  std::size_t sends_in_flight_ = 0;
   std::deque<std::int64_t> bad_times_;
 
   std::mutex mu_;

@@ -253,6 +253,39 @@ TEST_F(pipeline_test, three_hundred_messages_in_order) {
   for (int i = 0; i < 300; ++i) EXPECT_EQ(seen[299 - i], acked[i]);
 }
 
+// A client that does not wait for acks: sends are pipelined in the server,
+// yet every one is acknowledged once, ids follow the sending order, and the
+// receiver and history see that order.
+TEST_F(pipeline_test, pipelined_sends_keep_their_order) {
+  auto a = make_participant(c(), "user", unique("pipe"));
+  auto b = make_participant(c(), "shop", unique("pipeshop"));
+  auto conv = create_conversation(c(), a, "direct", {b.id});
+  chat_client ca, cb;
+  ASSERT_TRUE(ca.connect(c(), a.token));
+  ASSERT_TRUE(cb.connect(c(), b.token));
+  constexpr int n = 500;  // more than one connection may have in flight
+  for (int i = 0; i < n; ++i) {
+    ca.send_json(json::object{{"type", "send"},
+                              {"id", "p" + std::to_string(i)},
+                              {"conversation_id", conv},
+                              {"client_msg_id", "pc" + std::to_string(i)},
+                              {"body", "p" + std::to_string(i)}});
+  }
+  std::map<int, std::string> ids;  // request number -> message id
+  while (ids.size() < static_cast<std::size_t>(n)) {
+    auto f = ca.wait_type("ack");
+    ASSERT_TRUE(f) << "acks so far: " << ids.size();
+    int req = std::stoi(std::string(f->at("id").as_string()).substr(1));
+    EXPECT_TRUE(ids.emplace(req, msg_field(*f, "id")).second) << "second ack for " << req;
+  }
+  for (int i = 1; i < n; ++i) EXPECT_LT(*parse_id(ids[i - 1]), *parse_id(ids[i]));
+  for (int i = 0; i < n; ++i) {
+    auto m = cb.wait_type("message");
+    ASSERT_TRUE(m) << "missing message " << i;
+    EXPECT_EQ(msg_field(*m, "body"), "p" + std::to_string(i));
+  }
+}
+
 TEST_F(pipeline_test, twenty_concurrent_senders_everyone_gets_all_once) {
   auto owner = make_participant(c(), "user", unique("grp"));
   std::vector<participant_handle> people;

@@ -256,6 +256,50 @@ TEST_F(pipeline_test, three_hundred_messages_in_order) {
 // A client that does not wait for acks: sends are pipelined in the server,
 // yet every one is acknowledged once, ids follow the sending order, and the
 // receiver and history see that order.
+// The metrics the contract names, with values that moved.
+TEST_F(pipeline_test, metrics_named_in_the_contract) {
+  auto a = make_participant(c(), "user", unique("met"));
+  auto b = make_participant(c(), "shop", unique("metshop"));
+  auto conv = create_conversation(c(), a, "direct", {b.id});
+  chat_client ca, cb;
+  ASSERT_TRUE(ca.connect(c(), a.token));
+  ASSERT_TRUE(cb.connect(c(), b.token));
+  ASSERT_EQ(type_of(ca.send_message(conv, "counted")), "ack");
+  ASSERT_TRUE(cb.wait_type("message"));
+  // Stored and notified happen after the push; give the main chat service a moment.
+  auto value_of = [](const std::string& text, const std::string& name) {
+    double total = 0;
+    std::size_t pos = 0;
+    while ((pos = text.find("\n" + name, pos)) != std::string::npos) {
+      auto line_end = text.find('\n', pos + 1);
+      auto line = text.substr(pos + 1, line_end - pos - 1);
+      auto after_name = line.substr(name.size());
+      if (!after_name.empty() && (after_name[0] == ' ' || after_name[0] == '{')) {
+        total += std::stod(line.substr(line.rfind(' ') + 1));
+      }
+      pos = line_end;
+    }
+    return total;
+  };
+  std::string text;
+  for (int i = 0; i < 50; ++i) {
+    text = c().get("/metrics").raw;
+    if (value_of(text, "chatd_messages_stored_total") >= 1 && value_of(text, "chatd_notification_attempts_total") >= 0)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GE(value_of(text, "chatd_connections_open"), 2);
+  EXPECT_GE(value_of(text, "chatd_messages_sent_total"), 1);
+  EXPECT_GE(value_of(text, "chatd_messages_delivered_total"), 1);
+  EXPECT_GE(value_of(text, "chatd_messages_stored_total"), 1);
+  EXPECT_GE(value_of(text, "chatd_send_to_ack_seconds_count"), 1);
+  EXPECT_GE(value_of(text, "chatd_send_to_deliver_seconds_count"), 1);
+  for (const char* name : {"chatd_notification_attempts_total", "chatd_notification_failures_total",
+                           "chatd_queue_lag", "chatd_send_to_ack_seconds_bucket"}) {
+    EXPECT_NE(text.find(std::string("\n") + name), std::string::npos) << name;
+  }
+}
+
 TEST_F(pipeline_test, pipelined_sends_keep_their_order) {
   auto a = make_participant(c(), "user", unique("pipe"));
   auto b = make_participant(c(), "shop", unique("pipeshop"));

@@ -27,6 +27,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The browser client served at "/" (Node.js is needed to build it, not to run chatd).
+scripts/build-web.sh
+
 build_type="${CHATD_BUILD_TYPE:-RelWithDebInfo}"
 build_dir="${CHATD_BUILD_DIR:-build}"
 cmake -S . -B "$build_dir" -G Ninja \

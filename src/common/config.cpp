@@ -261,6 +261,9 @@ constexpr std::int64_t big = std::int64_t{1} << 40;
 config load_config(const config_sources& sources) {
   reader r(sources);
   config c;
+#ifdef CHATD_DEFAULT_WEB_ROOT
+  c.gateway.web_root = CHATD_DEFAULT_WEB_ROOT;
+#endif
   {
     section s(r, "node");
     s.integer("id", c.node.id, 0, 1023);
@@ -385,6 +388,7 @@ std::vector<std::pair<std::string, std::string>> describe_config(const config& c
   std::vector<std::pair<std::string, std::string>> v{
       {"node.id", std::to_string(c.node.id)},
       {"gateway.listen", c.gateway.listen},
+      {"gateway.web_root", c.gateway.web_root},
       {"chat_server.listen", c.chat_server.listen},
       {"chat_server.public_url", c.chat_server.public_url},
       {"chat_server.region", c.chat_server.region},

@@ -31,7 +31,7 @@ struct gateway_config {
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_connections = 10000;
   std::int64_t request_timeout_ms = 30000;
-  std::string web_root;  // directory of the browser client; empty: built-in path next to the binary
+  std::string web_root;  // the browser client (web/dist); load_config sets the compile-time default, empty: off
 };
 
 struct chat_server_config {

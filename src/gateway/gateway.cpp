@@ -15,6 +15,7 @@
 #include "participants/service.h"
 #include "participants/views.h"
 #include "store/store.h"
+#include "web/static_files.h"
 
 namespace chatd::gateway {
 
@@ -388,6 +389,11 @@ void gateway::add_routes(net::router& r) {
     }, false));
   }
   if (i->ext.add_routes) i->ext.add_routes(r);
+
+  // The browser client at "/". A catch-all runs only for paths no route above
+  // knows, so it never shadows /v1/*, /healthz, /readyz or /metrics.
+  auto site = std::make_shared<const web::static_site>(i->cfg.gateway.web_root);
+  r.add("GET", "/*", [site](http_request& q) { return site->serve(q); });
 }
 
 void gateway::observe(const net::http_request& req, int status, double seconds) {

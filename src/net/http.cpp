@@ -49,6 +49,16 @@ bool segments_match(const std::vector<std::string>& pattern, const std::vector<s
   return true;
 }
 
+// A catch-all's prefix segments (the "*" removed) against a path: the path
+// has at least as many segments and they match. "/*" (no prefix) matches all.
+bool catch_all_matches(const std::vector<std::string>& prefix, const std::vector<std::string_view>& path) {
+  if (path.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    if (is_param(prefix[i]) ? path[i].empty() : prefix[i] != path[i]) return false;
+  }
+  return true;
+}
+
 // True when `a` is more specific than `b`: at the first segment where one has
 // a static segment and the other a parameter, the static one wins.
 bool more_specific(const std::vector<std::string>& a, const std::vector<std::string>& b) {
@@ -137,6 +147,10 @@ std::string_view http_request::param(std::string_view name) const {
 void router::add(std::string method, std::string pattern, http_handler handler) {
   entry e;
   e.segments = parse_pattern(pattern);
+  if (e.segments.back() == "*") {
+    e.segments.pop_back();
+    e.catch_all = true;
+  }
   e.method = std::move(method);
   e.pattern = std::move(pattern);
   e.handler = std::move(handler);
@@ -159,9 +173,19 @@ router::match router::find(http_request& req, bool websocket_upgrade) const {
   const entry* best_ws = nullptr;
   std::vector<std::string_view> allow;
   bool path_known = false;
+  bool ws_known = false;
+  const entry* best_catch_all = nullptr;
   for (const auto& e : entries_) {
+    if (e.catch_all) {
+      if (e.method == req.method && catch_all_matches(e.segments, path) &&
+          (!best_catch_all || e.segments.size() > best_catch_all->segments.size())) {
+        best_catch_all = &e;
+      }
+      continue;
+    }
     if (!segments_match(e.segments, path)) continue;
     if (e.ws) {
+      ws_known = true;
       // A WebSocket route only answers upgrades; a plain request to it is
       // neither a 404 nor a 405 for an HTTP route (the server says 426).
       if (websocket_upgrade && (!best_ws || more_specific(e.segments, best_ws->segments))) best_ws = &e;
@@ -185,6 +209,13 @@ router::match router::find(http_request& req, bool websocket_upgrade) const {
     } else {
       m.handler = &hit->handler;
     }
+    return m;
+  }
+  if (best_catch_all && !path_known && !ws_known) {
+    req.params.clear();
+    req.route = best_catch_all->pattern;
+    m.pattern = best_catch_all->pattern;
+    m.handler = &best_catch_all->handler;
     return m;
   }
   m.path_known = path_known;

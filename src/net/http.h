@@ -80,6 +80,11 @@ inline constexpr std::uint16_t ws_close_too_big = 1009;
 inline constexpr std::uint16_t ws_close_internal = 1011;
 
 // Routes "METHOD /path/{param}/..." to handlers; static segments win over params.
+// A pattern ending in "/*" (e.g. "/*", "/static/*") is a catch-all for every
+// path under that prefix. It is a last resort: it answers only when no other
+// route (HTTP or WebSocket, any method) knows the path, so adding one never
+// turns an API 404/405/426 into something else; the longest prefix wins, and
+// a catch-all with another method leaves the answer a 404.
 class router {
  public:
   void add(std::string method, std::string pattern, http_handler handler);
@@ -98,7 +103,8 @@ class router {
  private:
   struct entry {
     std::string method;
-    std::vector<std::string> segments;
+    std::vector<std::string> segments;  // a catch-all's without the trailing "*"
+    bool catch_all = false;
     std::string pattern;
     http_handler handler;
     ws_upgrade_handler ws;

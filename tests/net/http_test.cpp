@@ -117,6 +117,50 @@ TEST(net_router, websocket_routes_only_answer_upgrades) {
   EXPECT_EQ(run(m, q), "info");
 }
 
+TEST(net_router, catch_all_answers_only_paths_no_other_route_knows) {
+  router r;
+  r.add("GET", "/*", [](http_request& q) { return ok("files:" + q.path); });
+  r.add("GET", "/static/*", [](http_request&) { return ok("static"); });
+  r.add("GET", "/v1/conversations/{id}", [](http_request&) { return ok("conversation"); });
+  r.add("POST", "/v1/users", [](http_request&) { return ok("register"); });
+  r.add_ws("/v1/ws", [](http_request&) -> ws_upgrade_result { return http_response{}; });
+
+  // Every route that existed before keeps its answer.
+  auto q = get("GET", "/v1/conversations/9");
+  EXPECT_EQ(run(r.find(q, false), q), "conversation");
+  q = get("GET", "/v1/users");  // known path, other method: still a 405
+  auto m = r.find(q, false);
+  EXPECT_EQ(m.handler, nullptr);
+  EXPECT_TRUE(m.path_known);
+  EXPECT_EQ(m.allow, "POST");
+  q = get("GET", "/v1/ws");  // a WebSocket path without an upgrade: still the server's 426
+  m = r.find(q, false);
+  EXPECT_EQ(m.handler, nullptr);
+  EXPECT_FALSE(m.path_known);
+  q = get("GET", "/v1/ws");
+  EXPECT_NE(r.find(q, true).ws, nullptr);
+
+  // Unknown paths, the root included, reach the catch-all; the longest prefix wins.
+  for (std::string path : {"/", "/index.html", "/assets/app.js", "/chat/123", "/v1/nope"}) {
+    q = get("GET", path);
+    EXPECT_EQ(run(r.find(q, false), q), "files:" + path) << path;
+    EXPECT_EQ(q.route, "/*");
+  }
+  q = get("GET", "/static/a/b.css");
+  EXPECT_EQ(run(r.find(q, false), q), "static");
+  EXPECT_EQ(q.route, "/static/*");
+  q = get("GET", "/static");
+  EXPECT_EQ(run(r.find(q, false), q), "static");
+
+  // Another method on an unknown path stays a plain 404, not a 405.
+  q = get("POST", "/index.html");
+  m = r.find(q, false);
+  EXPECT_EQ(m.handler, nullptr);
+  EXPECT_FALSE(m.path_known);
+  q = get("GET", "relative");
+  EXPECT_EQ(r.find(q, false).handler, nullptr);
+}
+
 TEST(net_router, refuses_patterns_without_leading_slash) {
   router r;
   EXPECT_THROW(r.add("GET", "v1/x", [](http_request&) { return ok(""); }), std::invalid_argument);

@@ -1,0 +1,907 @@
+import {
+  ChatApi,
+  ChatError,
+  ChatSocket,
+  compareIds,
+  watchPagePresence,
+  pagePresence,
+  type Conversation,
+  type Id,
+  type Message,
+  type Notification,
+  type Participant,
+  type ParticipantRef,
+  type PresenceState,
+  type SendStateEvent,
+  type StatusEvent,
+} from "@chatd/client";
+
+import { byId, codePoints, formatTime, h } from "./dom.js";
+
+const MAX_BODY = 4000;
+const PAGE = 30;
+const TYPING_SHOWN_MS = 4000;
+
+interface ConvState {
+  conv: Conversation;
+  /** By id; rendered in id order. */
+  messages: Map<Id, Message>;
+  hasMore: boolean;
+  loadingOlder: boolean;
+  /** participant id -> when their "typing" expires. */
+  typing: Map<Id, number>;
+  /** Other members' read markers learnt live. */
+  peerRead: Map<Id, Id>;
+  /** Admin viewing a conversation they are not a member of: no live frames, so it is polled. */
+  observer: boolean;
+}
+
+/** A friendly sentence for an error code (the contract's or the client's). */
+export function describeError(e: unknown): string {
+  if (!(e instanceof ChatError)) return `Something went wrong: ${String(e)}`;
+  switch (e.code) {
+    case "rate_limited":
+      return "You are sending too fast (rate limited). Wait a moment and try again.";
+    case "too_large":
+      return `Message too large: at most ${MAX_BODY} characters.`;
+    case "offline":
+      return "You are offline. Messages are kept and sent when the connection is back.";
+    case "timeout":
+      return "The server did not answer in time.";
+    case "unauthorized":
+      return "Your session has expired. Please log in again.";
+    case "forbidden":
+      return `Not allowed: ${e.message}`;
+    case "not_found":
+      return `Not found: ${e.message}`;
+    case "conflict":
+      return `Already taken: ${e.message}`;
+    case "bad_request":
+      return `Invalid: ${e.message}`;
+    case "unavailable":
+      return "The service is temporarily unavailable. Retrying…";
+    default:
+      return e.message || e.code;
+  }
+}
+
+export class ChatApp {
+  private readonly root: HTMLElement;
+  private readonly api: ChatApi;
+  private readonly me: Participant;
+  private readonly socket: ChatSocket;
+  private readonly onLogout: () => void;
+
+  private readonly convs = new Map<Id, ConvState>();
+  private readonly people = new Map<Id, ParticipantRef>();
+  private readonly presence = new Map<Id, PresenceState>();
+  private readonly pending = new Map<string, SendStateEvent>();
+  private activeId: Id | null = null;
+  private status: StatusEvent = { status: "connecting", attempt: 0 };
+  private showNotifications = false;
+  private notifications: Notification[] = [];
+  private editing: Id | null = null;
+  private pollTimer: ReturnType<typeof setInterval> | undefined;
+  private typingTimer: ReturnType<typeof setInterval> | undefined;
+  private stopPresence: (() => void) | undefined;
+  private errorTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(root: HTMLElement, api: ChatApi, me: Participant, onLogout: () => void) {
+    this.root = root;
+    this.api = api;
+    this.me = me;
+    this.onLogout = onLogout;
+    this.people.set(me.id, me);
+    this.socket = new ChatSocket({ api });
+  }
+
+  start(): void {
+    this.renderShell();
+    const s = this.socket;
+    s.on("status", (st) => {
+      this.status = st;
+      this.renderBanner();
+    });
+    s.on("error", (e) => {
+      if (e.code === "unauthorized" || e.code === "forbidden") {
+        this.showError(describeError(e));
+        if (e.code === "unauthorized") this.onLogout();
+        return;
+      }
+      this.showError(describeError(e));
+    });
+    s.on("ready", (r) => {
+      for (const c of r.conversations) {
+        const known = this.convs.has(c.id);
+        const st = this.upsertConversation(c);
+        for (const m of c.messages) st.messages.set(m.id, m);
+        // The ready frame has the newest 20; older pages come from history.
+        if (!known) st.hasMore = c.messages.length >= 20;
+      }
+      void this.loadPresence();
+      this.renderList();
+      this.renderChat();
+      this.markActiveRead();
+    });
+    s.on("message", (m) => this.onMessage(m));
+    s.on("message_updated", (m) => {
+      const st = this.convs.get(m.conversation_id);
+      if (!st) return;
+      st.messages.set(m.id, m);
+      if (st.conv.last_message?.id === m.id) st.conv.last_message = m;
+      if (this.editing === m.id && m.deleted) this.editing = null;
+      this.renderList();
+      if (m.conversation_id === this.activeId) this.renderMessages(false);
+    });
+    s.on("read", (r) => {
+      const st = this.convs.get(r.conversation_id);
+      if (!st) return;
+      if (r.participant_id === this.me.id) {
+        st.conv.unread_count = 0; // read on another device
+        this.renderList();
+        return;
+      }
+      const prev = st.peerRead.get(r.participant_id);
+      if (!prev || compareIds(r.message_id, prev) > 0) st.peerRead.set(r.participant_id, r.message_id);
+      if (r.conversation_id === this.activeId) this.renderMessages(false);
+    });
+    s.on("typing", (t) => {
+      const st = this.convs.get(t.conversation_id);
+      if (!st || t.participant_id === this.me.id) return;
+      st.typing.set(t.participant_id, Date.now() + TYPING_SHOWN_MS);
+      if (t.conversation_id === this.activeId) this.renderTyping();
+    });
+    s.on("presence", (p) => {
+      this.presence.set(p.participant_id, p.state);
+      this.renderList();
+      this.renderChatHeader();
+    });
+    s.on("send_state", (e) => {
+      if (e.state === "sent") {
+        this.pending.delete(e.client_msg_id);
+        if (e.message) this.addMessage(e.message);
+      } else if (e.state === "failed" && e.error?.code === "cancelled") {
+        this.pending.delete(e.client_msg_id);
+      } else {
+        this.pending.set(e.client_msg_id, e);
+        if (e.state === "retrying" && e.error) this.showError(describeError(e.error));
+        if (e.state === "failed" && e.error) this.showError(describeError(e.error));
+      }
+      if (e.conversation_id === this.activeId) this.renderMessages(e.state === "sending" || e.state === "sent");
+    });
+
+    this.stopPresence = watchPagePresence(this.socket);
+    // Reading happens when the page comes back to the front.
+    document.addEventListener("visibilitychange", this.onVisibility);
+    window.addEventListener("focus", this.onVisibility);
+    window.addEventListener("online", this.onOnline);
+    this.typingTimer = setInterval(() => this.renderTyping(), 1000);
+    this.socket.connect();
+  }
+
+  stop(): void {
+    this.socket.close();
+    this.stopPresence?.();
+    document.removeEventListener("visibilitychange", this.onVisibility);
+    window.removeEventListener("focus", this.onVisibility);
+    window.removeEventListener("online", this.onOnline);
+    clearInterval(this.pollTimer);
+    clearInterval(this.typingTimer);
+  }
+
+  private readonly onVisibility = () => this.markActiveRead();
+  private readonly onOnline = () => this.socket.reconnectNow();
+
+  // ---- state ----
+
+  private upsertConversation(c: Conversation, observer = false): ConvState {
+    for (const m of c.members) this.people.set(m.id, m);
+    let st = this.convs.get(c.id);
+    if (!st) {
+      st = {
+        conv: c,
+        messages: new Map(),
+        hasMore: c.last_message !== null,
+        loadingOlder: false,
+        typing: new Map(),
+        peerRead: new Map(),
+        observer,
+      };
+      this.convs.set(c.id, st);
+    } else {
+      const { messages: _drop, ...rest } = c as Conversation & { messages?: unknown };
+      st.conv = { ...st.conv, ...rest };
+      st.observer = observer && st.observer;
+    }
+    return st;
+  }
+
+  private onMessage(m: Message): void {
+    const st = this.convs.get(m.conversation_id);
+    if (!st) {
+      // A conversation someone just started with us: fetch it.
+      void this.api.getConversation(m.conversation_id).then((c) => {
+        // The conversation may have been read before the message was stored:
+        // count it unless the answer already includes it.
+        const counted = c.last_message !== null && compareIds(c.last_message.id, m.id) >= 0;
+        const s2 = this.upsertConversation(c);
+        if (!counted && m.sender.id !== this.me.id) s2.conv.unread_count += 1;
+        this.addMessage(m);
+        void this.loadPresence();
+      }).catch(() => {});
+      return;
+    }
+    this.addMessage(m);
+    const mine = m.sender.id === this.me.id;
+    if (!mine) {
+      st.typing.delete(m.sender.id);
+      if (m.conversation_id !== this.activeId || pagePresence(document) !== "active") st.conv.unread_count += 1;
+      else this.markActiveRead();
+    }
+    this.renderList();
+  }
+
+  private addMessage(m: Message): void {
+    const st = this.convs.get(m.conversation_id);
+    if (!st) return;
+    st.messages.set(m.id, m);
+    if (!st.conv.last_message || compareIds(m.id, st.conv.last_message.id) >= 0) {
+      st.conv.last_message = m;
+      st.conv.updated_at = Math.max(st.conv.updated_at, m.created_at);
+    }
+    if (m.conversation_id === this.activeId) this.renderMessages(m.sender.id === this.me.id);
+    this.renderList();
+  }
+
+  private sortedMessages(st: ConvState): Message[] {
+    return [...st.messages.values()].sort((a, b) => compareIds(a.id, b.id));
+  }
+
+  private markActiveRead(): void {
+    const st = this.activeId ? this.convs.get(this.activeId) : undefined;
+    if (!st || st.observer || pagePresence(document) !== "active") return;
+    const newest = this.sortedMessages(st).filter((m) => m.sender.id !== this.me.id).at(-1);
+    const had = st.conv.unread_count;
+    st.conv.unread_count = 0;
+    if (had) this.renderList();
+    if (!newest) return;
+    const last = st.conv.last_read_message_id;
+    if (last && compareIds(newest.id, last) <= 0) return;
+    st.conv.last_read_message_id = newest.id;
+    const done = this.socket.status === "open"
+      ? this.socket.markRead(st.conv.id, newest.id)
+      : this.api.markRead(st.conv.id, newest.id);
+    done.catch(() => {
+      st.conv.last_read_message_id = last ?? null; // try again next time
+    });
+  }
+
+  private async loadPresence(): Promise<void> {
+    const ids = new Set<Id>();
+    for (const st of this.convs.values()) {
+      for (const m of st.conv.members) if (m.id !== this.me.id) ids.add(m.id);
+    }
+    await Promise.all([...ids].filter((id) => !this.presence.has(id)).map(async (id) => {
+      try {
+        const p = await this.api.presence(id);
+        if (!this.presence.has(id)) this.presence.set(id, p.state);
+      } catch {
+        // Presence is decoration.
+      }
+    }));
+    this.renderList();
+    this.renderChatHeader();
+  }
+
+  private title(c: Conversation): string {
+    if (c.title) return c.title;
+    const others = c.members.filter((m) => m.id !== this.me.id);
+    if (others.length === 0) return "Just you";
+    return others.map((m) => m.display_name).join(", ");
+  }
+
+  private peer(c: Conversation): ParticipantRef | undefined {
+    return c.kind === "direct" ? c.members.find((m) => m.id !== this.me.id) : undefined;
+  }
+
+  private name(id: Id): string {
+    if (id === this.me.id) return "You";
+    return this.people.get(id)?.display_name ?? `#${id}`;
+  }
+
+  // ---- actions ----
+
+  private async openConversation(id: Id): Promise<void> {
+    this.activeId = id;
+    this.editing = null;
+    this.showNotifications = false;
+    clearInterval(this.pollTimer);
+    let st = this.convs.get(id);
+    if (!st) {
+      try {
+        const c = await this.api.getConversation(id);
+        const observer = !c.members.some((m) => m.id === this.me.id);
+        st = this.upsertConversation(c, observer);
+        const page = await this.api.history(id, { limit: PAGE });
+        for (const m of page.messages) st.messages.set(m.id, m);
+        st.hasMore = page.has_more;
+      } catch (e) {
+        this.activeId = null;
+        this.showError(describeError(e));
+        this.renderAll();
+        return;
+      }
+    }
+    if (st.observer) {
+      // An admin watching from outside gets no live frames: poll the newest page.
+      this.pollTimer = setInterval(() => void this.refreshObserved(id), 3000);
+    }
+    this.renderAll();
+    byId<HTMLTextAreaElement>("composer").focus();
+    this.markActiveRead();
+  }
+
+  private async refreshObserved(id: Id): Promise<void> {
+    const st = this.convs.get(id);
+    if (!st || this.activeId !== id) return;
+    try {
+      const page = await this.api.history(id, { limit: PAGE });
+      let changed = false;
+      for (const m of page.messages) {
+        const old = st.messages.get(m.id);
+        if (!old || old.deleted !== m.deleted || old.body !== m.body) changed = true;
+        st.messages.set(m.id, m);
+      }
+      if (changed) this.renderMessages(false);
+    } catch {
+      // Next tick.
+    }
+  }
+
+  private async loadOlder(): Promise<void> {
+    const st = this.activeId ? this.convs.get(this.activeId) : undefined;
+    if (!st || st.loadingOlder || !st.hasMore) return;
+    st.loadingOlder = true;
+    this.renderMessages(false);
+    const oldest = this.sortedMessages(st)[0];
+    const box = byId("messages");
+    const before = box.scrollHeight - box.scrollTop;
+    try {
+      const opts: { before?: Id; limit: number } = { limit: PAGE };
+      if (oldest) opts.before = oldest.id;
+      const page = this.socket.status === "open" && !st.observer
+        ? await this.socket.history(st.conv.id, opts)
+        : await this.api.history(st.conv.id, opts);
+      for (const m of page.messages) st.messages.set(m.id, m);
+      st.hasMore = page.has_more;
+    } catch (e) {
+      this.showError(describeError(e));
+    } finally {
+      st.loadingOlder = false;
+    }
+    this.renderMessages(false);
+    // Keep the message that was at the top where it was.
+    box.scrollTop = box.scrollHeight - before;
+  }
+
+  private send(text: string): void {
+    const st = this.activeId ? this.convs.get(this.activeId) : undefined;
+    if (!st) return;
+    const body = text.trim();
+    if (!body) return;
+    const n = codePoints(body);
+    if (n > MAX_BODY) {
+      this.showError(`Message too large: ${n} characters, at most ${MAX_BODY}.`);
+      return;
+    }
+    if (st.observer) {
+      this.showError("You are viewing this conversation as an admin and are not a member.");
+      return;
+    }
+    this.socket.send(st.conv.id, body).catch(() => {
+      // send_state shows the failure next to the message.
+    });
+    byId<HTMLTextAreaElement>("composer").value = "";
+    this.updateCounter();
+  }
+
+  private async editMessage(m: Message, body: string): Promise<void> {
+    const text = body.trim();
+    if (!text) return;
+    try {
+      const updated = await this.socket.edit(m.id, text);
+      this.editing = null;
+      this.convs.get(updated.conversation_id)?.messages.set(updated.id, updated);
+      this.renderMessages(false);
+    } catch (e) {
+      this.showError(describeError(e));
+    }
+  }
+
+  private async deleteMessage(m: Message): Promise<void> {
+    if (!window.confirm("Delete this message for everyone?")) return;
+    try {
+      const st = this.convs.get(m.conversation_id);
+      const updated = st?.observer || this.socket.status !== "open"
+        ? await this.api.deleteMessage(m.id)
+        : await this.socket.delete(m.id);
+      st?.messages.set(updated.id, updated);
+      this.renderMessages(false);
+      this.renderList();
+    } catch (e) {
+      this.showError(describeError(e));
+    }
+  }
+
+  private async startChat(shop: ParticipantRef): Promise<void> {
+    try {
+      const c = await this.api.createConversation({ kind: "direct", members: [shop.id] });
+      this.upsertConversation(c);
+      byId<HTMLInputElement>("search").value = "";
+      byId("search-results").replaceChildren();
+      await this.openConversation(c.id);
+      void this.loadPresence();
+    } catch (e) {
+      this.showError(describeError(e));
+    }
+  }
+
+  private async setBan(id: Id, banned: boolean): Promise<void> {
+    try {
+      if (banned) await this.api.ban(id);
+      else await this.api.unban(id);
+      this.showInfo(`${this.name(id)} ${banned ? "banned" : "unbanned"}.`);
+    } catch (e) {
+      this.showError(describeError(e));
+    }
+  }
+
+  private async toggleNotifications(): Promise<void> {
+    this.showNotifications = !this.showNotifications;
+    if (this.showNotifications) await this.refreshNotifications();
+    this.renderAll();
+  }
+
+  private async refreshNotifications(): Promise<void> {
+    try {
+      this.notifications = await this.api.notifications(50);
+    } catch (e) {
+      this.showError(describeError(e));
+    }
+    this.renderNotifications();
+  }
+
+  private showError(text: string): void {
+    const el = byId("error");
+    el.textContent = text;
+    el.hidden = false;
+    clearTimeout(this.errorTimer);
+    this.errorTimer = setTimeout(() => {
+      el.hidden = true;
+    }, 8000);
+  }
+
+  private showInfo(text: string): void {
+    const el = byId("info");
+    el.textContent = text;
+    el.hidden = false;
+    setTimeout(() => {
+      el.hidden = true;
+    }, 4000);
+  }
+
+  // ---- rendering ----
+
+  private renderShell(): void {
+    const kind = this.me.kind;
+    const listTitle = kind === "shop" ? "Customer conversations" : kind === "admin" ? "Your conversations" : "Conversations";
+    this.root.replaceChildren(
+      h("header", { class: "topbar" },
+        h("h1", { class: "brand" }, "chatd"),
+        h("span", { class: "me", "data-testid": "me" }, `${this.me.display_name} · ${kind}`),
+        h("button", {
+          type: "button", id: "notif-button", class: "ghost", "aria-expanded": "false",
+          "aria-controls": "notifications", onclick: () => void this.toggleNotifications(),
+        }, "Notifications"),
+        h("button", { type: "button", class: "ghost", onclick: () => this.onLogout() }, "Log out"),
+      ),
+      h("div", { id: "banner", class: "banner", role: "status", "aria-live": "polite", hidden: true }),
+      h("div", { id: "error", class: "error", role: "alert", hidden: true }),
+      h("div", { id: "info", class: "info", role: "status", "aria-live": "polite", hidden: true }),
+      h("main", { id: "layout", class: "layout" },
+        h("aside", { class: "sidebar", "aria-label": "Conversations" },
+          kind !== "shop" ? this.searchForm() : null,
+          kind === "admin" ? this.adminTools() : null,
+          h("h2", { id: "list-title" }, listTitle),
+          h("ul", { id: "conversation-list", class: "conv-list", "aria-labelledby": "list-title" }),
+        ),
+        h("section", { id: "chat", class: "chat", "aria-label": "Chat" },
+          h("div", { id: "chat-header", class: "chat-header" }),
+          h("div", { id: "messages", class: "messages", role: "log", "aria-live": "polite", "aria-label": "Messages",
+            tabindex: 0, onscroll: () => this.onScroll() }),
+          h("div", { id: "typing", class: "typing", "aria-live": "polite" }),
+          this.composer(),
+        ),
+        h("section", { id: "notifications", class: "notifications", "aria-labelledby": "notif-title", hidden: true },
+          h("div", { class: "chat-header" },
+            h("h2", { id: "notif-title" }, "Notifications"),
+            h("button", { type: "button", class: "ghost", onclick: () => void this.refreshNotifications() }, "Refresh"),
+            h("button", { type: "button", class: "ghost", onclick: () => void this.toggleNotifications() }, "Close"),
+          ),
+          h("ul", { id: "notification-list", class: "notif-list" }),
+        ),
+      ),
+    );
+    this.renderAll();
+  }
+
+  private searchForm(): HTMLElement {
+    const kind = this.me.kind === "admin" ? "shop" : "shop";
+    let seq = 0;
+    const run = async (q: string) => {
+      const mine = ++seq;
+      const out = byId("search-results");
+      if (!q.trim()) {
+        out.replaceChildren();
+        return;
+      }
+      try {
+        const found = await this.api.searchParticipants({ kind, q: q.trim(), limit: 8 });
+        if (mine !== seq) return;
+        out.replaceChildren(...(found.length
+          ? found.map((p) => h("li", {},
+            h("button", { type: "button", class: "result", onclick: () => void this.startChat(p) },
+              h("strong", {}, p.display_name), ` @${p.username ?? ""}`,
+              p.description ? h("span", { class: "muted" }, ` — ${p.description}`) : null)))
+          : [h("li", { class: "muted" }, "No shop found")]));
+      } catch (e) {
+        this.showError(describeError(e));
+      }
+    };
+    return h("form", { class: "panel", role: "search", onsubmit: (ev: Event) => {
+      ev.preventDefault();
+      void run(byId<HTMLInputElement>("search").value);
+    } },
+      h("label", { for: "search" }, "Start a chat with a shop"),
+      h("div", { class: "row" },
+        h("input", { id: "search", type: "search", autocomplete: "off", placeholder: "Shop name",
+          oninput: (ev: Event) => void run((ev.target as HTMLInputElement).value) }),
+        h("button", { type: "submit" }, "Search"),
+      ),
+      h("ul", { id: "search-results", class: "results", "aria-label": "Shops found" }),
+    );
+  }
+
+  private adminTools(): HTMLElement {
+    return h("div", { class: "panel admin-tools" },
+      h("form", { onsubmit: (ev: Event) => {
+        ev.preventDefault();
+        const v = byId<HTMLInputElement>("open-id").value.trim();
+        if (v) void this.openConversation(v);
+      } },
+        h("label", { for: "open-id" }, "Open conversation by id"),
+        h("div", { class: "row" },
+          h("input", { id: "open-id", inputmode: "numeric", autocomplete: "off" }),
+          h("button", { type: "submit" }, "Open"),
+        ),
+      ),
+      h("form", { onsubmit: (ev: Event) => ev.preventDefault() },
+        h("label", { for: "ban-id" }, "Participant id"),
+        h("div", { class: "row" },
+          h("input", { id: "ban-id", inputmode: "numeric", autocomplete: "off" }),
+          h("button", { type: "button", onclick: () => {
+            const v = byId<HTMLInputElement>("ban-id").value.trim();
+            if (v) void this.setBan(v, true);
+          } }, "Ban"),
+          h("button", { type: "button", onclick: () => {
+            const v = byId<HTMLInputElement>("ban-id").value.trim();
+            if (v) void this.setBan(v, false);
+          } }, "Unban"),
+        ),
+      ),
+    );
+  }
+
+  private composer(): HTMLElement {
+    return h("form", { id: "composer-form", class: "composer", onsubmit: (ev: Event) => {
+      ev.preventDefault();
+      this.send(byId<HTMLTextAreaElement>("composer").value);
+    } },
+      h("label", { for: "composer", class: "visually-hidden" }, "Message"),
+      h("textarea", {
+        id: "composer", rows: 2, placeholder: "Write a message… (Enter to send, Shift+Enter for a new line)",
+        "aria-describedby": "counter",
+        onkeydown: (ev: Event) => {
+          const k = ev as KeyboardEvent;
+          if (k.key === "Enter" && !k.shiftKey && !k.isComposing) {
+            k.preventDefault();
+            this.send((k.target as HTMLTextAreaElement).value);
+          }
+        },
+        oninput: () => {
+          this.updateCounter();
+          if (this.activeId && !this.convs.get(this.activeId)?.observer) this.socket.typing(this.activeId);
+        },
+      }),
+      h("span", { id: "counter", class: "counter muted" }),
+      h("button", { type: "submit", id: "send-button" }, "Send"),
+    );
+  }
+
+  private updateCounter(): void {
+    const n = codePoints(byId<HTMLTextAreaElement>("composer").value);
+    const c = byId("counter");
+    c.textContent = n > MAX_BODY - 500 ? `${n}/${MAX_BODY}` : "";
+    c.classList.toggle("over", n > MAX_BODY);
+  }
+
+  private renderAll(): void {
+    const layout = byId("layout");
+    layout.classList.toggle("has-active", this.activeId !== null || this.showNotifications);
+    byId("chat").hidden = this.showNotifications;
+    byId("notifications").hidden = !this.showNotifications;
+    byId("notif-button").setAttribute("aria-expanded", String(this.showNotifications));
+    this.renderBanner();
+    this.renderList();
+    this.renderChat();
+    this.renderNotifications();
+  }
+
+  private renderBanner(): void {
+    const el = document.getElementById("banner");
+    if (!el) return;
+    const s = this.status;
+    if (s.status === "open") {
+      el.hidden = true;
+      el.replaceChildren();
+      return;
+    }
+    el.hidden = false;
+    if (s.status === "connecting") {
+      el.replaceChildren("Connecting…");
+    } else if (s.status === "reconnecting") {
+      const secs = s.retryInMs !== undefined ? Math.max(1, Math.round(s.retryInMs / 1000)) : null;
+      el.replaceChildren(
+        `Offline — reconnecting${secs ? ` in ${secs}s` : ""}… Messages you send are kept and sent when the connection is back. `,
+        h("button", { type: "button", class: "link", onclick: () => this.socket.reconnectNow() }, "Retry now"),
+      );
+    } else if (s.status === "closed") {
+      el.replaceChildren(`Disconnected${s.error ? `: ${describeError(s.error)}` : ""}`);
+    }
+    el.dataset.status = s.status;
+  }
+
+  private renderList(): void {
+    const ul = document.getElementById("conversation-list");
+    if (!ul) return;
+    const list = [...this.convs.values()]
+      .filter((s) => !s.observer)
+      .sort((a, b) => b.conv.updated_at - a.conv.updated_at || compareIds(b.conv.id, a.conv.id));
+    if (list.length === 0) {
+      ul.replaceChildren(h("li", { class: "muted empty" },
+        this.me.kind === "shop" ? "No customer has written yet." : "No conversations yet."));
+      return;
+    }
+    ul.replaceChildren(...list.map((st) => {
+      const c = st.conv;
+      const peer = this.peer(c);
+      const state = peer ? this.presence.get(peer.id) ?? "offline" : null;
+      const last = c.last_message;
+      const preview = last ? (last.deleted ? "Message deleted" : last.body) : "No messages yet";
+      const unread = c.unread_count;
+      const title = this.title(c);
+      return h("li", {},
+        h("button", {
+          type: "button",
+          class: `conv${c.id === this.activeId ? " active" : ""}`,
+          "aria-current": c.id === this.activeId ? "true" : undefined,
+          "data-conversation-id": c.id,
+          "aria-label": `${title}${state ? `, ${state}` : ""}${unread ? `, ${unread} unread` : ""}`,
+          onclick: () => void this.openConversation(c.id),
+        },
+          state ? h("span", { class: `dot ${state}`, "data-testid": "presence", "data-state": state }) : null,
+          h("span", { class: "conv-text" },
+            h("span", { class: "conv-title" }, title),
+            h("span", { class: "conv-preview muted" },
+              last && last.sender.id === this.me.id ? `You: ${preview}` : preview),
+          ),
+          h("span", { class: "conv-meta" },
+            last ? h("time", { class: "muted" }, formatTime(last.created_at)) : null,
+            unread ? h("span", { class: "badge", "data-testid": "unread" }, unread > 99 ? "99+" : String(unread)) : null,
+          ),
+        ),
+      );
+    }));
+  }
+
+  private renderChat(): void {
+    const chat = document.getElementById("chat");
+    if (!chat) return;
+    const st = this.activeId ? this.convs.get(this.activeId) : undefined;
+    chat.classList.toggle("empty", !st);
+    byId<HTMLTextAreaElement>("composer").disabled = !st || st.observer;
+    byId<HTMLButtonElement>("send-button").disabled = !st || st.observer;
+    this.renderChatHeader();
+    this.renderMessages(true);
+    this.renderTyping();
+  }
+
+  private renderChatHeader(): void {
+    const el = document.getElementById("chat-header");
+    if (!el) return;
+    const st = this.activeId ? this.convs.get(this.activeId) : undefined;
+    if (!st) {
+      el.replaceChildren(h("p", { class: "muted" },
+        this.me.kind === "shop" ? "Choose a customer conversation." : "Choose a conversation or start one."));
+      return;
+    }
+    const c = st.conv;
+    const peer = this.peer(c);
+    const state = peer ? this.presence.get(peer.id) ?? "offline" : null;
+    const others = c.members.filter((m) => m.id !== this.me.id);
+    el.replaceChildren(
+      h("button", { type: "button", class: "back ghost", "aria-label": "Back to conversations", onclick: () => {
+        this.activeId = null;
+        clearInterval(this.pollTimer);
+        this.renderAll();
+      } }, "←"),
+      h("div", { class: "chat-title" },
+        h("h2", { id: "chat-title" }, this.title(c)),
+        h("span", { class: "muted small" },
+          state ? h("span", { class: `dot ${state}` }) : null,
+          state ? ` ${state === "active" ? "online" : state === "inactive" ? "away" : "offline"}` : "",
+          st.observer ? " · viewing as admin" : "",
+          ` · #${c.id}`),
+      ),
+      this.me.kind === "admin"
+        ? h("div", { class: "admin-actions" }, ...others.map((m) => h("span", { class: "row" },
+          h("button", { type: "button", class: "ghost small", "aria-label": `Ban ${m.display_name}`,
+            onclick: () => void this.setBan(m.id, true) }, `Ban ${m.display_name}`),
+          h("button", { type: "button", class: "ghost small", "aria-label": `Unban ${m.display_name}`,
+            onclick: () => void this.setBan(m.id, false) }, "Unban"))))
+        : "",
+    );
+  }
+
+  private onScroll(): void {
+    const box = byId("messages");
+    if (box.scrollTop < 40) void this.loadOlder();
+  }
+
+  private renderMessages(stickToBottom: boolean): void {
+    const box = document.getElementById("messages");
+    if (!box) return;
+    const st = this.activeId ? this.convs.get(this.activeId) : undefined;
+    if (!st) {
+      box.replaceChildren();
+      return;
+    }
+    const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    const keepFocus = document.activeElement instanceof HTMLElement && box.contains(document.activeElement)
+      ? document.activeElement.dataset.focusKey : undefined;
+    const msgs = this.sortedMessages(st);
+    // The newest of my messages each other member has read: "Seen" goes there.
+    let seenId: Id | null = null;
+    for (const readId of st.peerRead.values()) {
+      for (const m of msgs) {
+        if (m.sender.id === this.me.id && compareIds(m.id, readId) <= 0 && (!seenId || compareIds(m.id, seenId) > 0)) {
+          seenId = m.id;
+        }
+      }
+    }
+    const items: HTMLElement[] = [];
+    items.push(st.hasMore
+      ? h("button", { type: "button", class: "older ghost", "data-focus-key": "older", disabled: st.loadingOlder,
+        onclick: () => void this.loadOlder() }, st.loadingOlder ? "Loading…" : "Load older messages")
+      : h("p", { class: "muted start" }, "This is the beginning of the conversation."));
+    for (const m of msgs) items.push(this.messageItem(m, st, m.id === seenId));
+    for (const p of this.pending.values()) {
+      if (p.conversation_id !== st.conv.id) continue;
+      const label = p.state === "failed" ? `Not sent: ${p.error ? describeError(p.error) : "failed"}`
+        : p.state === "retrying" ? `Retrying${p.error ? ` (${p.error.code.replace("_", " ")})` : ""}…`
+        : p.state === "queued" ? "Waiting for connection…" : "Sending…";
+      items.push(h("article", { class: `msg mine pending ${p.state}`, "data-client-msg-id": p.client_msg_id },
+        h("p", { class: "body" }, p.body),
+        h("footer", { class: "meta" }, h("span", {}, label),
+          p.state === "failed" || p.state === "queued" || p.state === "retrying"
+            ? h("button", { type: "button", class: "link", onclick: () => this.socket.cancelSend(p.client_msg_id) },
+              "Discard")
+            : null),
+      ));
+    }
+    box.replaceChildren(...items);
+    if (keepFocus) (box.querySelector(`[data-focus-key="${keepFocus}"]`) as HTMLElement | null)?.focus();
+    if (stickToBottom || nearBottom) box.scrollTop = box.scrollHeight;
+  }
+
+  private messageItem(m: Message, st: ConvState, seen: boolean): HTMLElement {
+    const mine = m.sender.id === this.me.id;
+    const admin = this.me.kind === "admin";
+    const canEdit = mine && !m.deleted && !st.observer;
+    const canDelete = (mine || admin) && !m.deleted;
+    const author = mine ? "You" : this.name(m.sender.id);
+    if (this.editing === m.id) {
+      const id = `edit-${m.id}`;
+      return h("article", { class: "msg mine editing", "data-message-id": m.id },
+        h("form", { class: "edit", onsubmit: (ev: Event) => {
+          ev.preventDefault();
+          void this.editMessage(m, byId<HTMLTextAreaElement>(id).value);
+        } },
+          h("label", { for: id, class: "visually-hidden" }, "Edit message"),
+          h("textarea", { id, rows: 2, "data-focus-key": id, onkeydown: (ev: Event) => {
+            const k = ev as KeyboardEvent;
+            if (k.key === "Escape") {
+              this.editing = null;
+              this.renderMessages(false);
+            } else if (k.key === "Enter" && !k.shiftKey && !k.isComposing) {
+              k.preventDefault();
+              void this.editMessage(m, (k.target as HTMLTextAreaElement).value);
+            }
+          } }, m.body),
+          h("div", { class: "row" },
+            h("button", { type: "submit" }, "Save"),
+            h("button", { type: "button", class: "ghost", onclick: () => {
+              this.editing = null;
+              this.renderMessages(false);
+            } }, "Cancel")),
+        ));
+    }
+    return h("article", {
+      class: `msg${mine ? " mine" : ""}${m.deleted ? " deleted" : ""}`,
+      "data-message-id": m.id,
+      "aria-label": `${author}: ${m.deleted ? "message deleted" : m.body}`,
+    },
+      mine ? null : h("header", { class: "author" }, author),
+      m.deleted
+        ? h("p", { class: "body tombstone" }, "This message was deleted.")
+        : h("p", { class: "body" }, m.body),
+      h("footer", { class: "meta" },
+        h("time", { datetime: new Date(m.created_at).toISOString() }, formatTime(m.created_at)),
+        m.edited_at && !m.deleted ? h("span", {}, " · edited") : null,
+        mine && !m.deleted ? h("span", { class: "receipt", "data-testid": seen ? "seen" : "sent" },
+          seen ? " · Seen" : " · Sent") : null,
+        canEdit ? h("button", { type: "button", class: "link", "data-focus-key": `e${m.id}`,
+          "aria-label": `Edit message: ${m.body}`, onclick: () => {
+            this.editing = m.id;
+            this.renderMessages(false);
+            (document.getElementById(`edit-${m.id}`) as HTMLTextAreaElement | null)?.focus();
+          } }, "Edit") : null,
+        canDelete ? h("button", { type: "button", class: "link danger", "data-focus-key": `d${m.id}`,
+          "aria-label": `Delete message: ${m.body}`, onclick: () => void this.deleteMessage(m) }, "Delete") : null,
+      ),
+    );
+  }
+
+  private renderTyping(): void {
+    const el = document.getElementById("typing");
+    if (!el) return;
+    const st = this.activeId ? this.convs.get(this.activeId) : undefined;
+    const now = Date.now();
+    const who: string[] = [];
+    if (st) {
+      for (const [id, until] of st.typing) {
+        if (until > now) who.push(this.name(id));
+        else st.typing.delete(id);
+      }
+    }
+    const text = who.length === 0 ? "" : who.length === 1 ? `${who[0]} is typing…` : `${who.join(", ")} are typing…`;
+    if (el.textContent !== text) el.textContent = text;
+  }
+
+  private renderNotifications(): void {
+    const ul = document.getElementById("notification-list");
+    if (!ul) return;
+    if (this.notifications.length === 0) {
+      ul.replaceChildren(h("li", { class: "muted empty" }, "No notifications."));
+      return;
+    }
+    ul.replaceChildren(...this.notifications.map((n) => h("li", {},
+      h("button", { type: "button", class: "notif", "data-notification-id": n.id,
+        onclick: () => void this.openConversation(n.conversation_id) },
+        h("strong", {}, n.sender.display_name),
+        n.count > 1 ? h("span", { class: "badge" }, `${n.count}`) : null,
+        h("span", { class: "conv-preview" }, n.preview),
+        h("time", { class: "muted small" }, formatTime(n.created_at)),
+      ))));
+  }
+}

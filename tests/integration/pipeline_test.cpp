@@ -239,6 +239,16 @@ TEST_F(pipeline_test, three_hundred_messages_in_order) {
     EXPECT_EQ(msg_field(*m, "body"), "m" + std::to_string(i));
     EXPECT_EQ(msg_field(*m, "id"), acked[i]);
   }
+  // The main chat service stores behind the deliveries (an ack promises
+  // "will be stored", api-v1.md); on a networked database it can trail them
+  // by seconds. It stores a conversation in order, so once the newest is in
+  // history every one is.
+  for (int i = 0; i < 600; ++i) {
+    auto newest = c().get("/v1/conversations/" + conv + "/messages?limit=1", b.token);
+    const auto& ms = newest.obj().at("messages").as_array();
+    if (!ms.empty() && ms[0].at("id").as_string() == acked.back()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   // History pages newest first, in order, across pages.
   std::vector<std::string> seen;
   std::string before;
@@ -588,7 +598,11 @@ TEST_F(pipeline_test, malformed_frames_and_oversized_frames_do_no_harm) {
   chat_client big;
   ASSERT_TRUE(big.connect(c(), a.token));
   (void)big.raw().send_text(std::string(2 * 1024 * 1024, 'x'));
-  EXPECT_EQ(big.wait_closed(), 1009);
+  // The server closes with 1009 as soon as the frame header says 2 MiB; a
+  // client still writing the rest may see the TCP reset (1006) before it
+  // reads that close frame. Either way the connection ends.
+  auto big_close = big.wait_closed();
+  EXPECT_TRUE(big_close == 1009 || big_close == 1006) << big_close;
   chat_client utf;
   ASSERT_TRUE(utf.connect(c(), a.token));
   ASSERT_TRUE(utf.raw().send_raw_text("{\"type\":\"ping\",\"id\":\"\xff\"}"));

@@ -39,7 +39,8 @@ json::object call(const std::string& method, const std::string& path, const json
   std::string b = body.is_null() ? std::string{} : json::serialize(body);
   auto r = net::http_request_sync(method, base + path, b, h);
   if (!r) throw std::runtime_error(method + " " + path + ": " + r.err().message);
-  if (r->status >= 300) throw std::runtime_error(method + " " + path + ": " + std::to_string(r->status) + " " + r->body);
+  if (r->status >= 300)
+    throw std::runtime_error(method + " " + path + ": " + std::to_string(r->status) + " " + r->body);
   if (r->body.empty()) return {};
   return json::parse(r->body).as_object();
 }
@@ -50,13 +51,16 @@ struct person {
 };
 
 void make(person& p, const std::string& name) {
-  auto r = call("POST", "/v1/users", json::object{{"username", name}, {"password", "password123"}, {"display_name", name}});
+  auto r =
+      call("POST", "/v1/users", json::object{{"username", name}, {"password", "password123"}, {"display_name", name}});
   p.id = std::string(r.at("id").as_string());
-  auto l = call("POST", "/v1/auth/login", json::object{{"kind", "user"}, {"username", name}, {"password", "password123"}});
+  auto l =
+      call("POST", "/v1/auth/login", json::object{{"kind", "user"}, {"username", name}, {"password", "password123"}});
   p.token = std::string(l.at("access_token").as_string());
   auto d = call("GET", "/v1/discovery", nullptr, p.token);
   std::string url(d.at("servers").as_array().at(0).at("url").as_string());
-  if (auto s = p.ws.connect(url + "?access_token=" + p.token); !s) throw std::runtime_error("connect: " + s.err().message);
+  if (auto s = p.ws.connect(url + "?access_token=" + p.token); !s)
+    throw std::runtime_error("connect: " + s.err().message);
   for (;;) {  // until ready
     auto f = p.ws.read(std::chrono::seconds(10));
     if (!f) throw std::runtime_error("no ready frame");
@@ -95,8 +99,8 @@ int main(int argc, char** argv) {
     person a, b;
     make(a, "bench_a" + tag);
     make(b, "bench_b" + tag);
-    auto conv = call("POST", "/v1/conversations", json::object{{"kind", "direct"}, {"members", json::array{json::value(b.id)}}},
-                     a.token);
+    auto conv = call("POST", "/v1/conversations",
+                     json::object{{"kind", "direct"}, {"members", json::array{json::value(b.id)}}}, a.token);
     std::string cid(conv.at("id").as_string());
 
     // The receiver records when each message arrives, keyed by its sequence.

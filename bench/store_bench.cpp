@@ -1,12 +1,17 @@
-// chatd-store-bench: how fast the embedded chat database takes and serves
-// messages. Inserts N messages round-robin across M conversations (spread
-// over 30 days of ids, so pages cross buckets) with one thread, then another
-// N with two threads, reopens the store so reads come from SST files through
-// the block cache, and reads newest pages (limit 50) and older pages of
-// random conversations.
+// chatd-store-bench: how fast the chat database takes and serves messages,
+// on RocksDB (embedded, the default) or on a CQL server (ScyllaDB or
+// Cassandra, --backend scylla). Inserts N messages round-robin across M
+// conversations (spread over 30 days of ids, so pages cross buckets) with one
+// thread, then another N with two threads (and, on CQL, another N with
+// --threads threads: a networked store is latency-bound per caller, so it
+// scales with callers), reopens a RocksDB store so reads come from SST files
+// through the block cache, and reads newest pages (limit 50) and older pages
+// of random conversations.
 //
-//   chatd-store-bench [--path DIR] [--messages N] [--conversations M]
-//                     [--reads R] [--sync] [--keep]
+//   chatd-store-bench [--backend rocksdb|scylla] [--path DIR] [--hosts H]
+//                     [--keyspace K] [--consistency C] [--messages N]
+//                     [--conversations M] [--reads R] [--threads T]
+//                     [--sync] [--keep]
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +27,7 @@
 
 #include "common/ids.h"
 #include "store/rocksdb_store.h"
+#include "store/scylla_store.h"
 
 namespace {
 
@@ -29,23 +35,34 @@ using clock_type = std::chrono::steady_clock;
 using chatd::store::id_t;
 
 struct options {
+  std::string backend = "rocksdb";
   std::string path;
-  std::size_t messages = 200000;
+  std::string hosts = "127.0.0.1:9042";
+  std::string keyspace;
+  std::string consistency = "local_quorum";
+  std::size_t messages = 0;  // 0: the backend's default
   std::size_t conversations = 100;
-  std::size_t reads = 20000;
+  std::size_t reads = 0;
+  std::size_t threads = 8;
   bool sync = false;
   bool keep = false;
 };
 
 void usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [--path DIR] [--messages N] [--conversations M] [--reads R] [--sync] [--keep]\n"
-               "  --path DIR          database directory (default: a new one under $TMPDIR, removed at exit)\n"
-               "  --messages N        messages per insert phase (default 200000)\n"
+               "usage: %s [--backend rocksdb|scylla] [--path DIR] [--hosts H] [--keyspace K] [--consistency C]\n"
+               "          [--messages N] [--conversations M] [--reads R] [--threads T] [--sync] [--keep]\n"
+               "  --backend B         rocksdb (default) or scylla (a CQL server: ScyllaDB or Cassandra)\n"
+               "  --path DIR          rocksdb: database directory (default: a new one under $TMPDIR, removed at exit)\n"
+               "  --hosts H           scylla: contact points (default 127.0.0.1:9042)\n"
+               "  --keyspace K        scylla: keyspace (default chatd_bench_<pid>, dropped at exit)\n"
+               "  --consistency C     scylla: consistency level (default local_quorum)\n"
+               "  --messages N        messages per insert phase (default 200000 rocksdb, 20000 scylla)\n"
                "  --conversations M   conversations per insert phase (default 100)\n"
-               "  --reads R           page reads per read phase (default 20000)\n"
-               "  --sync              fsync the WAL on every write\n"
-               "  --keep              keep the database directory\n",
+               "  --reads R           page reads per read phase (default 20000 rocksdb, 5000 scylla)\n"
+               "  --threads T         scylla: callers of the extra insert phase (default 8)\n"
+               "  --sync              rocksdb: fsync the WAL on every write\n"
+               "  --keep              keep the database directory or keyspace\n",
                argv0);
 }
 
@@ -64,6 +81,15 @@ bool parse_args(int argc, char** argv, options& o) {
     const char* v = nullptr;
     if (a == "--path" && (v = value())) {
       o.path = v;
+    } else if (a == "--backend" && (v = value()) && (std::string(v) == "rocksdb" || std::string(v) == "scylla")) {
+      o.backend = v;
+    } else if (a == "--hosts" && (v = value())) {
+      o.hosts = v;
+    } else if (a == "--keyspace" && (v = value())) {
+      o.keyspace = v;
+    } else if (a == "--consistency" && (v = value())) {
+      o.consistency = v;
+    } else if (a == "--threads" && (v = value()) && parse_count(v, o.threads)) {
     } else if (a == "--messages" && (v = value()) && parse_count(v, o.messages)) {
     } else if (a == "--conversations" && (v = value()) && parse_count(v, o.conversations)) {
     } else if (a == "--reads" && (v = value()) && parse_count(v, o.reads)) {
@@ -186,11 +212,23 @@ int main(int argc, char** argv) {
     usage(argv[0]);
     return 2;
   }
-  bool temporary = o.path.empty();
-  if (temporary) {
+  const bool scylla = o.backend == "scylla";
+  if (o.messages == 0) o.messages = scylla ? 20000 : 200000;
+  if (o.reads == 0) o.reads = scylla ? 5000 : 20000;
+  bool temporary = scylla ? o.keyspace.empty() : o.path.empty();
+  if (temporary && !scylla) {
     o.path = (std::filesystem::temp_directory_path() / ("chatd-store-bench-" + std::to_string(::getpid()))).string();
   }
-  auto open = [&] {
+  if (temporary && scylla) o.keyspace = "chatd_bench_" + std::to_string(::getpid());
+  auto open = [&]() -> std::unique_ptr<chatd::store::chat_store> {
+    if (scylla) {
+      chatd::store::scylla_options so;
+      so.hosts = o.hosts;
+      so.keyspace = o.keyspace;
+      so.consistency = o.consistency;
+      so.drop_keyspace_on_close = temporary && !o.keep;
+      return chatd::store::open_scylla_store(so);
+    }
     chatd::store::rocksdb_options ro;
     ro.path = o.path;
     ro.sync_writes = o.sync;
@@ -200,14 +238,28 @@ int main(int argc, char** argv) {
   std::vector<stats> rows;
   try {
     auto db = open();
-    std::printf("chatd-store-bench: RocksDB at %s, %zu messages x 2 phases, %zu conversations, sync %s, %u cores\n",
-                o.path.c_str(), o.messages, o.conversations, o.sync ? "on" : "off",
-                std::thread::hardware_concurrency());
+    if (scylla) {
+      std::printf(
+          "chatd-store-bench: CQL at %s, keyspace %s, consistency %s, %zu messages x 3 phases, %zu "
+          "conversations, %u cores\n",
+          o.hosts.c_str(), o.keyspace.c_str(), o.consistency.c_str(), o.messages, o.conversations,
+          std::thread::hardware_concurrency());
+    } else {
+      std::printf("chatd-store-bench: RocksDB at %s, %zu messages x 2 phases, %zu conversations, sync %s, %u cores\n",
+                  o.path.c_str(), o.messages, o.conversations, o.sync ? "on" : "off",
+                  std::thread::hardware_concurrency());
+    }
     rows.push_back(insert_phase(*db, "put_message, 1 thread", o.messages, 1000, o.conversations, 1, 1));
     rows.push_back(
         insert_phase(*db, "put_message, 2 threads", o.messages, 1000 + o.conversations, o.conversations, 2, 2));
-    db.reset();
-    db = open();  // reads now come from SST files through the block cache
+    if (scylla) {
+      auto t = static_cast<unsigned>(std::min<std::size_t>(o.threads, 1000));
+      rows.push_back(insert_phase(*db, "put_message, " + std::to_string(t) + " threads", o.messages,
+                                  1000 + 2 * o.conversations, o.conversations, t, 4));
+    } else {
+      db.reset();
+      db = open();  // reads now come from SST files through the block cache
+    }
     (void)read_phase(*db, "warm-up", std::min<std::size_t>(o.reads, 1000), 1000, o.conversations, false);
     rows.push_back(read_phase(*db, "list_messages newest 50, 1 thread", o.reads, 1000, o.conversations, false));
     rows.push_back(read_phase(*db, "list_messages before=random 50, 1 thread", o.reads, 1000, o.conversations, true));

@@ -41,7 +41,9 @@
 #include "participants/views.h"
 #include "presence/presence.h"
 #include "queue/embedded_log.h"
+#include "queue/kafka_queue.h"
 #include "store/rocksdb_store.h"
+#include "store/scylla_store.h"
 
 namespace chatd::app {
 namespace {
@@ -87,6 +89,15 @@ std::unique_ptr<store::chat_store> open_store(const config& cfg) {
     o.sync_writes = cfg.storage.sync_writes;
     return store::open_rocksdb_store(o);
   }
+  if (cfg.storage.backend == "scylla") {
+    store::scylla_options o;
+    o.hosts = cfg.storage.hosts;
+    o.keyspace = cfg.storage.keyspace;
+    o.consistency = cfg.storage.consistency;
+    o.local_dc = cfg.storage.local_dc;
+    o.replication_factor = cfg.storage.replication_factor;
+    return store::open_scylla_store(o);
+  }
   throw std::runtime_error("storage.backend '" + cfg.storage.backend + "' is not available in this build");
 }
 
@@ -97,6 +108,16 @@ std::unique_ptr<queue::queue> open_queue(const config& cfg) {
     o.partitions = static_cast<std::int32_t>(cfg.queue.partitions);
     o.fsync = cfg.queue.fsync;
     return queue::open_embedded_log(o);
+  }
+  if (cfg.queue.backend == "kafka") {
+    queue::kafka_queue_options o;
+    o.brokers = cfg.queue.brokers;
+    o.replication_factor = static_cast<std::int16_t>(cfg.queue.replication_factor);
+    // Groups are namespaced like topics, so deployments sharing a cluster
+    // never join each other's "main-chat".
+    o.group_prefix = cfg.queue.topic_prefix;
+    o.settings = cfg.queue.kafka;
+    return queue::open_kafka_queue(o);
   }
   throw std::runtime_error("queue.backend '" + cfg.queue.backend + "' is not available in this build");
 }
@@ -394,10 +415,10 @@ int run_process(const config& cfg, const std::string& role) {
     if (want.discovery) discovery.add_internal_routes(*svc_routes, c.secret);
     if (want.notification) notification::add_notify_route(*svc_routes, *notifier, c.secret);
     net::server_options so;
-    so.listen = want.discovery       ? cfg.discovery.listen
-                : want.notification  ? cfg.notifications.listen
-                : want.presence      ? cfg.presence.listen
-                                     : cfg.main_chat.listen;
+    so.listen = want.discovery      ? cfg.discovery.listen
+                : want.notification ? cfg.notifications.listen
+                : want.presence     ? cfg.presence.listen
+                                    : cfg.main_chat.listen;
     svc_http = std::make_unique<net::http_server>(io, workers, *svc_routes, so);
   }
 
@@ -419,10 +440,12 @@ int run_process(const config& cfg, const std::string& role) {
           s.load = std::min(1.0, static_cast<double>(chat->connections()) / max);
           return s;
         },
-        std::chrono::milliseconds(cfg.chat_server.heartbeat_ms), std::chrono::milliseconds(cfg.discovery.server_ttl_ms));
+        std::chrono::milliseconds(cfg.chat_server.heartbeat_ms),
+        std::chrono::milliseconds(cfg.discovery.server_ttl_ms));
     (void)heartbeat->start();
-    presence_lease = std::make_unique<ticker>(std::chrono::milliseconds(std::max<std::int64_t>(cfg.presence.timeout_ms / 3, 50)),
-                                              [&presence, chat_id] { presence.refresh(chat_id); });
+    presence_lease =
+        std::make_unique<ticker>(std::chrono::milliseconds(std::max<std::int64_t>(cfg.presence.timeout_ms / 3, 50)),
+                                 [&presence, chat_id] { presence.refresh(chat_id); });
     presence.refresh(chat_id);
     announce("chat-server", bound);
   }

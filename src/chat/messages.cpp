@@ -86,7 +86,8 @@ void message_service::send_async(const participant& caller, std::uint64_t conver
           if (!m.client_msg_id.empty()) {
             (void)db.release_client_msg_id(m.conversation_id, m.sender_id, m.client_msg_id, m.id);
           }
-          return done(make_error(errc::unavailable, "the message queue did not accept the message: " + s.err().message));
+          return done(
+              make_error(errc::unavailable, "the message queue did not accept the message: " + s.err().message));
         }
         done(send_result{std::move(m), false});
       });

@@ -354,10 +354,9 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
       // here, on the connection's serial queue.
       wait_for_send_slot();
       auto self = shared_from_this();
-      d.messages.send_async(who_, *conv, cmid.value_or(""), *body, from,
-                            [self, rid, received_at](result<chat::send_result> r) {
-                              self->send_done(rid, received_at, std::move(r));
-                            });
+      d.messages.send_async(
+          who_, *conv, cmid.value_or(""), *body, from,
+          [self, rid, received_at](result<chat::send_result> r) { self->send_done(rid, received_at, std::move(r)); });
       return;
     }
     if (*type == "history") {

@@ -13,9 +13,8 @@ namespace chatd {
 namespace {
 
 const std::vector<std::string>& known_sections() {
-  static const std::vector<std::string> s{"node",     "gateway", "chat_server",   "storage",  "queue",
-                                          "discovery", "auth",    "admin",         "notifications",
-                                          "presence",  "main_chat", "rate_limits"};
+  static const std::vector<std::string> s{"node", "gateway", "chat_server",   "storage",  "queue",     "discovery",
+                                          "auth", "admin",   "notifications", "presence", "main_chat", "rate_limits"};
   return s;
 }
 
@@ -32,9 +31,12 @@ struct entry {
 
 std::string scalar_to_string(const toml::value& v, const std::string& key, const std::string& file) {
   switch (v.type()) {
-    case toml::value_t::string: return v.as_string().str;
-    case toml::value_t::integer: return std::to_string(v.as_integer());
-    case toml::value_t::boolean: return v.as_boolean() ? "true" : "false";
+    case toml::value_t::string:
+      return v.as_string().str;
+    case toml::value_t::integer:
+      return std::to_string(v.as_integer());
+    case toml::value_t::boolean:
+      return v.as_boolean() ? "true" : "false";
     case toml::value_t::floating: {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%.17g", v.as_floating());
@@ -177,8 +179,7 @@ class section {
       throw config_error(v->second + ": '" + s + "' is not an integer");
     }
     if (x < min || x > max) {
-      throw config_error(v->second + ": " + s + " is out of range " + std::to_string(min) + ".." +
-                         std::to_string(max));
+      throw config_error(v->second + ": " + s + " is out of range " + std::to_string(min) + ".." + std::to_string(max));
     }
     out = static_cast<Int>(x);
   }

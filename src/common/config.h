@@ -19,7 +19,7 @@ struct config_error : std::runtime_error {
 };
 
 struct node_config {
-  std::uint32_t id = 1;        // snowflake node number, 0..1023; unique per process
+  std::uint32_t id = 1;              // snowflake node number, 0..1023; unique per process
   std::uint32_t io_threads = 0;      // 0: one per core
   std::uint32_t worker_threads = 0;  // 0: 4 per core
   std::string log_level = "info";
@@ -63,7 +63,7 @@ struct queue_config {
   std::string topic_prefix = "chatd.";
   std::uint32_t partitions = 12;
   std::uint32_t replication_factor = 1;
-  bool fsync = false;  // embedded: fsync each group commit (power-loss safety)
+  bool fsync = false;                        // embedded: fsync each group commit (power-loss safety)
   std::map<std::string, std::string> kafka;  // queue.kafka.<librdkafka key>
 };
 
@@ -73,7 +73,7 @@ struct region_coordinates {
 };
 
 struct discovery_config {
-  std::string url;     // empty: in-process (chatd all)
+  std::string url;  // empty: in-process (chatd all)
   std::string listen = "127.0.0.1:8090";
   std::string default_region = "local";
   std::int64_t server_ttl_ms = 6000;  // a server missing heartbeats this long is gone
@@ -134,7 +134,7 @@ struct config {
 };
 
 struct config_sources {
-  std::string file;  // empty: no file
+  std::string file;                                        // empty: no file
   std::vector<std::pair<std::string, std::string>> flags;  // "section.key" -> value
   // Environment; empty means read the process environment.
   std::optional<std::map<std::string, std::string>> env;

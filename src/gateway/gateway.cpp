@@ -4,16 +4,16 @@
 
 #include "chat/conversations.h"
 #include "chat/messages.h"
-#include "discovery/service.h"
-#include "presence/presence.h"
 #include "common/ids.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/rate_limiter.h"
+#include "discovery/service.h"
 #include "net/reply.h"
 #include "participants/service.h"
 #include "participants/views.h"
+#include "presence/presence.h"
 #include "store/store.h"
 #include "web/static_files.h"
 
@@ -202,8 +202,8 @@ struct gateway::impl {
     json_fields f(*body);
     auto mid = f.id("message_id", true);
     if (auto s = f.finish(); !s) return error_reply(s.err());
-    auto r = d.messages ? d.messages->mark_read(who, *id, *mid, http_origin())
-                        : d.conversations.mark_read(who, *id, *mid);
+    auto r =
+        d.messages ? d.messages->mark_read(who, *id, *mid, http_origin()) : d.conversations.mark_read(who, *id, *mid);
     if (!r) return error_reply(r.err());
     return net::no_content();
   }
@@ -300,8 +300,7 @@ struct gateway::impl {
   }
 };
 
-gateway::gateway(deps d, const config& cfg, extensions ext)
-    : impl_(std::make_unique<impl>(d, cfg, std::move(ext))) {}
+gateway::gateway(deps d, const config& cfg, extensions ext) : impl_(std::make_unique<impl>(d, cfg, std::move(ext))) {}
 
 gateway::~gateway() = default;
 
@@ -325,29 +324,32 @@ void gateway::add_routes(net::router& r) {
         i->ip_limited([i](http_request& q) { return i->register_kind(q, participant_kind::user); }));
   r.add("POST", "/v1/shops",
         i->ip_limited([i](http_request& q) { return i->register_kind(q, participant_kind::shop); }));
-  r.add("POST", "/v1/admins", i->authed(
-                                  [i](http_request& q, const store::participant& who) {
-                                    if (who.kind != participant_kind::admin) {
-                                      return error_reply(errc::forbidden, "only admins can create admins");
-                                    }
-                                    return i->register_kind(q, participant_kind::admin);
-                                  },
-                                  true));
+  r.add("POST", "/v1/admins",
+        i->authed(
+            [i](http_request& q, const store::participant& who) {
+              if (who.kind != participant_kind::admin) {
+                return error_reply(errc::forbidden, "only admins can create admins");
+              }
+              return i->register_kind(q, participant_kind::admin);
+            },
+            true));
   r.add("POST", "/v1/auth/login", i->ip_limited([i](http_request& q) { return i->login(q); }));
   r.add("GET", "/v1/me",
-        i->authed([](http_request&, const store::participant& who) { return json_reply(200, participants::full_view(who)); },
-                  false));
+        i->authed(
+            [](http_request&, const store::participant& who) { return json_reply(200, participants::full_view(who)); },
+            false));
   r.add("GET", "/v1/participants",
         i->authed([i](http_request& q, const store::participant& who) { return i->search(q, who); }, false));
-  r.add("GET", "/v1/participants/{id}", i->authed(
-                                             [i](http_request& q, const store::participant&) {
-                                               auto id = impl::path_id(q, "id");
-                                               if (!id) return error_reply(errc::not_found, "participant not found");
-                                               auto p = i->d.participants.get(*id);
-                                               if (!p) return error_reply(p.err());
-                                               return json_reply(200, participants::public_view(*p));
-                                             },
-                                             false));
+  r.add("GET", "/v1/participants/{id}",
+        i->authed(
+            [i](http_request& q, const store::participant&) {
+              auto id = impl::path_id(q, "id");
+              if (!id) return error_reply(errc::not_found, "participant not found");
+              auto p = i->d.participants.get(*id);
+              if (!p) return error_reply(p.err());
+              return json_reply(200, participants::public_view(*p));
+            },
+            false));
   r.add("POST", "/v1/participants/{id}/ban",
         i->authed([i](http_request& q, const store::participant& who) { return i->set_ban(q, who, true); }, true));
   r.add("POST", "/v1/participants/{id}/unban",
@@ -379,14 +381,13 @@ void gateway::add_routes(net::router& r) {
           i->authed([i](http_request& q, const store::participant& w) { return i->get_presence(q, w); }, false));
   }
   if (i->d.discovery) {
-    r.add("GET", "/v1/discovery", i->authed([i](http_request& q, const store::participant&) {
-      return i->d.discovery->handle_discovery(q);
-    }, false));
+    r.add("GET", "/v1/discovery",
+          i->authed([i](http_request& q, const store::participant&) { return i->d.discovery->handle_discovery(q); },
+                    false));
   }
   if (i->d.notifications) {
-    r.add("GET", "/v1/notifications", i->authed([i](http_request& q, const store::participant& w) {
-      return i->d.notifications(q, w.id);
-    }, false));
+    r.add("GET", "/v1/notifications",
+          i->authed([i](http_request& q, const store::participant& w) { return i->d.notifications(q, w.id); }, false));
   }
   if (i->ext.add_routes) i->ext.add_routes(r);
 

@@ -47,9 +47,9 @@ struct deps {
   chat::conversation_service& conversations;
   metrics_registry& metrics;
   // The services below add their routes when present.
-  chat::message_service* messages = nullptr;      // send / edit / delete over HTTP
-  presence::presence_port* presence = nullptr;    // GET /v1/presence/{id}
-  discovery::service* discovery = nullptr;        // GET /v1/discovery
+  chat::message_service* messages = nullptr;    // send / edit / delete over HTTP
+  presence::presence_port* presence = nullptr;  // GET /v1/presence/{id}
+  discovery::service* discovery = nullptr;      // GET /v1/discovery
   // GET /v1/notifications for the authenticated caller.
   std::function<net::http_response(const net::http_request&, std::uint64_t caller)> notifications;
 };

@@ -54,7 +54,7 @@ enum class table : std::size_t {
   notifications,                // (recipient, ~id) -> notification
   notification_delivered,       // (recipient, message) -> marker
   chat_servers,                 // id -> chat_server_row
-  table_end  // not a table: the number of tables
+  table_end                     // not a table: the number of tables
 };
 
 constexpr std::size_t table_count = static_cast<std::size_t>(table::table_end);

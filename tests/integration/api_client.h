@@ -31,8 +31,8 @@ struct reply {
 class api {
  public:
   explicit api(std::string hostport) : base_("http://" + std::move(hostport)) {}
-  reply call(std::string_view method, std::string_view path, std::string_view body = {},
-             const std::string& token = {}, net::header_list headers = {}) const {
+  reply call(std::string_view method, std::string_view path, std::string_view body = {}, const std::string& token = {},
+             net::header_list headers = {}) const {
     if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
     auto r = net::http_request_sync(method, base_ + std::string(path), body, headers);
     reply out;

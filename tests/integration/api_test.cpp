@@ -67,10 +67,9 @@ TEST_F(api_test, register_login_me) {
   EXPECT_EQ(again.status, 409);
   EXPECT_EQ(again.error_code(), "conflict");
   // Same username as another kind is fine.
-  auto shop = c().post("/v1/shops", obj({{"username", "alice"},
-                                         {"password", "shoppass123"},
-                                         {"display_name", "Alice's"},
-                                         {"description", "hats"}}));
+  auto shop = c().post(
+      "/v1/shops",
+      obj({{"username", "alice"}, {"password", "shoppass123"}, {"display_name", "Alice's"}, {"description", "hats"}}));
   EXPECT_EQ(shop.status, 201) << shop.raw;
   EXPECT_EQ(shop.str("kind"), "shop");
 
@@ -91,7 +90,8 @@ TEST_F(api_test, register_login_me) {
   EXPECT_EQ(wrong.error_code(), "unauthorized");
   auto unknown = c().post("/v1/auth/login", obj({{"kind", "user"}, {"username", "nobody"}, {"password", "nopenope1"}}));
   EXPECT_EQ(unknown.status, 401);
-  auto wrong_kind = c().post("/v1/auth/login", obj({{"kind", "shop"}, {"username", "alice"}, {"password", "password123"}}));
+  auto wrong_kind =
+      c().post("/v1/auth/login", obj({{"kind", "shop"}, {"username", "alice"}, {"password", "password123"}}));
   EXPECT_EQ(wrong_kind.status, 401);
 }
 
@@ -116,7 +116,8 @@ TEST_F(api_test, registration_validation) {
       {R"({"username":"ab","password":"password123","display_name":"x"})", "bad_request"},
       {R"({"username":"Alice","password":"password123","display_name":"x"})", "bad_request"},
       {R"({"username":"al ice","password":"password123","display_name":"x"})", "bad_request"},
-      {R"({"username":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","password":"password123","display_name":"x"})", "bad_request"},
+      {R"({"username":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","password":"password123","display_name":"x"})",
+       "bad_request"},
       {R"({"username":"okname","password":"short","display_name":"x"})", "bad_request"},
       {R"({"username":"okname","password":"password123"})", "bad_request"},
       {R"({"username":"okname","password":"password123","display_name":""})", "bad_request"},
@@ -145,12 +146,12 @@ TEST_F(api_test, admins_and_bans) {
   auto admin = admin_token();
   auto [uid, utoken] = make("users", "ban_me");
   // Only admins create admins.
-  auto denied = c().post("/v1/admins", obj({{"username", "mod1"}, {"password", "password123"}, {"display_name", "M"}}),
-                         utoken);
+  auto denied =
+      c().post("/v1/admins", obj({{"username", "mod1"}, {"password", "password123"}, {"display_name", "M"}}), utoken);
   EXPECT_EQ(denied.status, 403);
   EXPECT_EQ(denied.error_code(), "forbidden");
-  auto created = c().post("/v1/admins", obj({{"username", "mod1"}, {"password", "password123"}, {"display_name", "M"}}),
-                          admin);
+  auto created =
+      c().post("/v1/admins", obj({{"username", "mod1"}, {"password", "password123"}, {"display_name", "M"}}), admin);
   EXPECT_EQ(created.status, 201) << created.raw;
   EXPECT_EQ(created.str("kind"), "admin");
 
@@ -249,11 +250,12 @@ TEST_F(api_test, conversations) {
   EXPECT_EQ(c().post("/v1/conversations", obj({{"kind", "direct"}, {"members", json::array{}}}), at).status, 400);
   EXPECT_EQ(c().post("/v1/conversations", obj({{"kind", "chat"}, {"members", json::array{json::value(b)}}}), at).status,
             400);
-  EXPECT_EQ(c().post("/v1/conversations", obj({{"kind", "group"}, {"members", json::array{json::value("1")}}}), at)
-                .status,
-            404);
-  EXPECT_EQ(c().post("/v1/conversations", obj({{"kind", "group"}, {"members", json::array{json::value(1)}}}), at).status,
-            400);
+  EXPECT_EQ(
+      c().post("/v1/conversations", obj({{"kind", "group"}, {"members", json::array{json::value("1")}}}), at).status,
+      404);
+  EXPECT_EQ(
+      c().post("/v1/conversations", obj({{"kind", "group"}, {"members", json::array{json::value(1)}}}), at).status,
+      400);
   EXPECT_EQ(c().post("/v1/conversations/" + conv + "/read", obj({{"message_id", "12345"}}), at).status, 404);
   EXPECT_EQ(c().post("/v1/conversations/" + conv + "/read", obj({{"message_id", 12345}}), at).status, 400);
 }
@@ -272,8 +274,8 @@ TEST_F(api_test, http_edge_cases) {
   // Path tricks and hostile ids: a clear 4xx, never a crash or a lookup.
   auto [u, ut] = make("users", "edge_user");
   for (std::string path : {"/v1/participants/../admins", "/v1/participants/%2e%2e", "/v1/participants/12abc",
-                           "/v1/participants/99999999999999999999999", "/v1/participants/-1",
-                           "/v1/participants/%00", "/v1/conversations/1%2F2/messages", "//v1/me"}) {
+                           "/v1/participants/99999999999999999999999", "/v1/participants/-1", "/v1/participants/%00",
+                           "/v1/conversations/1%2F2/messages", "//v1/me"}) {
     auto r = c().get(path, ut);
     EXPECT_GE(r.status, 400) << path;
     EXPECT_LT(r.status, 500) << path;
@@ -281,9 +283,9 @@ TEST_F(api_test, http_edge_cases) {
   // Deep nesting, huge numbers, duplicate keys.
   std::string deep = std::string(10000, '[') + std::string(10000, ']');
   EXPECT_EQ(c().call("POST", "/v1/users", deep).status, 400);
-  EXPECT_EQ(c().call("POST", "/v1/users", R"({"username":"okname2","password":"password123","display_name":1e999})")
-                .status,
-            400);
+  EXPECT_EQ(
+      c().call("POST", "/v1/users", R"({"username":"okname2","password":"password123","display_name":1e999})").status,
+      400);
   EXPECT_EQ(c().call("POST", "/v1/users",
                      R"({"username":"okname2","username":"okname3","password":"password123","display_name":"x"})")
                 .status,
@@ -308,8 +310,8 @@ TEST(api_process, login_rate_limit_per_ip) {
   api a(p.gateway());
   int limited = 0;
   for (int i = 0; i < 6; ++i) {
-    auto r = a.post("/v1/auth/login",
-                    json::object{{"kind", "user"}, {"username", "whoever"}, {"password", "password123"}});
+    auto r =
+        a.post("/v1/auth/login", json::object{{"kind", "user"}, {"username", "whoever"}, {"password", "password123"}});
     if (r.status == 429) {
       ++limited;
       EXPECT_EQ(r.error_code(), "rate_limited");
@@ -321,19 +323,23 @@ TEST(api_process, login_rate_limit_per_ip) {
 }
 
 TEST(api_process, write_rate_limit_per_participant) {
-  chatd_process p(std::vector<std::pair<std::string, std::string>>{{"rate_limits.send_per_second", "1"}, {"rate_limits.send_burst", "2"}});
+  chatd_process p(std::vector<std::pair<std::string, std::string>>{{"rate_limits.send_per_second", "1"},
+                                                                   {"rate_limits.send_burst", "2"}});
   p.start();
   api a(p.gateway());
-  ASSERT_EQ(a.post("/v1/users", json::object{{"username", "rlx"}, {"password", "password123"}, {"display_name", "R"}})
-                .status,
-            201);
-  auto token = a.post("/v1/auth/login", json::object{{"kind", "user"}, {"username", "rlx"}, {"password", "password123"}})
-                   .str("access_token");
+  ASSERT_EQ(
+      a.post("/v1/users", json::object{{"username", "rlx"}, {"password", "password123"}, {"display_name", "R"}}).status,
+      201);
+  auto token =
+      a.post("/v1/auth/login", json::object{{"kind", "user"}, {"username", "rlx"}, {"password", "password123"}})
+          .str("access_token");
   int ok = 0, limited = 0;
   for (int i = 0; i < 5; ++i) {
     auto r = a.post("/v1/conversations", json::object{{"kind", "group"}, {"members", json::array{}}}, token);
     (r.status == 201 ? ok : limited)++;
-    if (r.status != 201) { EXPECT_EQ(r.error_code(), "rate_limited"); }
+    if (r.status != 201) {
+      EXPECT_EQ(r.error_code(), "rate_limited");
+    }
   }
   EXPECT_GE(ok, 2);
   EXPECT_LE(ok, 3);
@@ -349,14 +355,16 @@ TEST(api_process, data_survives_restart_and_sigterm_exits_cleanly) {
     p.start();
     dir = p.data_dir();
     api a(p.gateway());
-    ASSERT_EQ(a.post("/v1/users", json::object{{"username", "keeper"}, {"password", "password123"}, {"display_name", "K"}})
-                  .status,
-              201);
+    ASSERT_EQ(
+        a.post("/v1/users", json::object{{"username", "keeper"}, {"password", "password123"}, {"display_name", "K"}})
+            .status,
+        201);
     EXPECT_EQ(p.stop(), 0);
     chatd_process again({}, "all", dir);
     again.start();
     api b(again.gateway());
-    auto l = b.post("/v1/auth/login", json::object{{"kind", "user"}, {"username", "keeper"}, {"password", "password123"}});
+    auto l =
+        b.post("/v1/auth/login", json::object{{"kind", "user"}, {"username", "keeper"}, {"password", "password123"}});
     EXPECT_EQ(l.status, 200) << l.raw;
     EXPECT_EQ(again.stop(), 0);
   }
@@ -377,7 +385,8 @@ std::pair<int, std::string> run(const std::string& args, const std::string& env 
 TEST(cli, help_version_and_config_errors) {
   auto [hc, help] = run("--help");
   EXPECT_EQ(hc, 0);
-  for (const char* role : {"all", "gateway", "discovery", "chat-server", "presence", "main-chat", "notification", "admin"}) {
+  for (const char* role :
+       {"all", "gateway", "discovery", "chat-server", "presence", "main-chat", "notification", "admin"}) {
     EXPECT_NE(help.find(role), std::string::npos) << role;
   }
   auto [vc, version] = run("--version");
@@ -396,21 +405,30 @@ TEST(cli, help_version_and_config_errors) {
 TEST(cli, admin_create_then_login) {
   auto dir = std::filesystem::temp_directory_path() / ("chatd-admin-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
-  auto [rc, out] = run("admin create --username boss --password bosspassword --set auth.password_cost=fast "
-                       "--set storage.path=" + dir.string());
+  // The one-shot commands must use the backends the server below uses
+  // (CHATD_TEST_SET, e.g. storage.backend=scylla with a keyspace per dir).
+  std::string sets;
+  for (const auto& [k, v] : extra_sets_from_env(dir.string())) sets += " --set " + k + "=" + v;
+  auto [rc, out] =
+      run("admin create --username boss --password bosspassword --set auth.password_cost=fast "
+          "--set storage.path=" +
+          dir.string() + sets);
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("\"kind\":\"admin\""), std::string::npos) << out;
-  auto [rc2, out2] = run("admin create --username boss --password bosspassword --set auth.password_cost=fast "
-                         "--set storage.path=" + dir.string());
+  auto [rc2, out2] =
+      run("admin create --username boss --password bosspassword --set auth.password_cost=fast "
+          "--set storage.path=" +
+          dir.string() + sets);
   EXPECT_EQ(rc2, 0) << out2;
   EXPECT_NE(out2.find("exists"), std::string::npos);
-  auto [rc3, out3] = run("admin create --username B --password bosspassword --set storage.path=" + dir.string());
+  auto [rc3, out3] = run("admin create --username B --password bosspassword --set storage.path=" + dir.string() + sets);
   EXPECT_NE(rc3, 0);
   {
     chatd_process p({}, "all", dir.string());
     p.start();
     api a(p.gateway());
-    auto l = a.post("/v1/auth/login", json::object{{"kind", "admin"}, {"username", "boss"}, {"password", "bosspassword"}});
+    auto l =
+        a.post("/v1/auth/login", json::object{{"kind", "admin"}, {"username", "boss"}, {"password", "bosspassword"}});
     EXPECT_EQ(l.status, 200) << l.raw;
   }
   std::filesystem::remove_all(dir);

@@ -2,9 +2,8 @@
 // WebSockets, real webhook receiver.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
@@ -91,11 +90,8 @@ class webhook_receiver {
 };
 
 const std::vector<std::pair<std::string, std::string>> base_flags = {
-    {"rate_limits.login_per_minute", "0"},
-    {"rate_limits.send_per_second", "0"},
-    {"admin.username", "root"},
-    {"admin.password", "rootpassword"},
-    {"notifications.coalesce_ms", "0"},
+    {"rate_limits.login_per_minute", "0"}, {"rate_limits.send_per_second", "0"}, {"admin.username", "root"},
+    {"admin.password", "rootpassword"},    {"notifications.coalesce_ms", "0"},
 };
 
 class pipeline_test : public ::testing::Test {
@@ -161,9 +157,11 @@ TEST_F(pipeline_test, two_participants_exchange_messages) {
   ASSERT_TRUE(got2);
   EXPECT_EQ(msg_field(*got2, "body"), "hi ann");
   // The sender's connection got an ack, never its own message frame.
-  EXPECT_FALSE(ca.wait_for([&](const json::object& o) {
-    return o.at("type").as_string() == "message" && o.at("message").at("body").as_string() == "hello bob";
-  }, 300ms));
+  EXPECT_FALSE(ca.wait_for(
+      [&](const json::object& o) {
+        return o.at("type").as_string() == "message" && o.at("message").at("body").as_string() == "hello bob";
+      },
+      300ms));
 
   // History over HTTP once stored.
   auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -253,8 +251,8 @@ TEST_F(pipeline_test, three_hundred_messages_in_order) {
   std::vector<std::string> seen;
   std::string before;
   for (;;) {
-    auto page = c().get("/v1/conversations/" + conv + "/messages?limit=100" + (before.empty() ? "" : "&before=" + before),
-                        b.token);
+    auto page = c().get(
+        "/v1/conversations/" + conv + "/messages?limit=100" + (before.empty() ? "" : "&before=" + before), b.token);
     for (const auto& m : page.obj().at("messages").as_array()) seen.emplace_back(m.at("id").as_string());
     if (!page.obj().at("has_more").as_bool()) break;
     before = seen.back();
@@ -304,8 +302,8 @@ TEST_F(pipeline_test, metrics_named_in_the_contract) {
   EXPECT_GE(value_of(text, "chatd_messages_stored_total"), 1);
   EXPECT_GE(value_of(text, "chatd_send_to_ack_seconds_count"), 1);
   EXPECT_GE(value_of(text, "chatd_send_to_deliver_seconds_count"), 1);
-  for (const char* name : {"chatd_notification_attempts_total", "chatd_notification_failures_total",
-                           "chatd_queue_lag", "chatd_send_to_ack_seconds_bucket"}) {
+  for (const char* name : {"chatd_notification_attempts_total", "chatd_notification_failures_total", "chatd_queue_lag",
+                           "chatd_send_to_ack_seconds_bucket"}) {
     EXPECT_NE(text.find(std::string("\n") + name), std::string::npos) << name;
   }
 }
@@ -426,7 +424,9 @@ TEST_F(pipeline_test, read_markers_and_unread_counts) {
   EXPECT_EQ(rf->at("message_id").as_string(), last);
   auto l = c().get("/v1/conversations", b.token);
   for (const auto& cv : l.obj().at("conversations").as_array()) {
-    if (cv.at("id").as_string() == conv) { EXPECT_EQ(cv.at("unread_count").as_int64(), 0); }
+    if (cv.at("id").as_string() == conv) {
+      EXPECT_EQ(cv.at("unread_count").as_int64(), 0);
+    }
   }
 }
 
@@ -553,13 +553,14 @@ TEST_F(pipeline_test, moderation_delete_and_ban) {
   // Ban: open sockets closed with 1008; login, send and connect refused.
   ASSERT_EQ(c().post("/v1/participants/" + a.id + "/ban", json::object{}, admin).status, 204);
   EXPECT_EQ(ca.wait_closed(), 1008);
-  EXPECT_EQ(c().post("/v1/auth/login", json::object{{"kind", "user"}, {"username", a.username}, {"password", "password123"}})
-                .status,
-            403);
-  EXPECT_EQ(c().post("/v1/conversations/" + conv + "/messages", json::object{{"client_msg_id", "x"}, {"body", "hi"}},
-                     a.token)
-                .status,
-            403);
+  EXPECT_EQ(
+      c().post("/v1/auth/login", json::object{{"kind", "user"}, {"username", a.username}, {"password", "password123"}})
+          .status,
+      403);
+  EXPECT_EQ(
+      c().post("/v1/conversations/" + conv + "/messages", json::object{{"client_msg_id", "x"}, {"body", "hi"}}, a.token)
+          .status,
+      403);
   net::ws_client raw;
   auto refused = raw.connect("ws://" + proc_->address("chat-server") + "/v1/ws?access_token=" + a.token);
   EXPECT_FALSE(refused);
@@ -756,9 +757,8 @@ TEST(pipeline_process, kill9_after_200_acks_loses_nothing) {
       stored.clear();
       std::string before;
       for (;;) {
-        auto page = b.get("/v1/conversations/" + conv + "/messages?limit=100" +
-                              (before.empty() ? "" : "&before=" + before),
-                          token);
+        auto page = b.get(
+            "/v1/conversations/" + conv + "/messages?limit=100" + (before.empty() ? "" : "&before=" + before), token);
         if (page.status != 200) break;
         for (const auto& m : page.obj().at("messages").as_array()) stored.emplace_back(m.at("id").as_string());
         if (!page.obj().at("has_more").as_bool()) break;

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "chat/conversations.h"
@@ -188,6 +189,9 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
         held_.emplace_back(frame, message_id);
         return;
       }
+      // This server's consumer may reach a message after the store did:
+      // what `ready` or the replay already showed is not sent twice.
+      if (message_id != 0 && !shown_.empty() && shown_.erase(message_id) != 0) return;
     }
     send(frame);
   }
@@ -202,7 +206,8 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
   void start() {
     auto& d = srv_->d;
     d.presence.connection_state(srv_->opt.server_id, id_, who_.id, store::presence_state::active);
-    std::set<std::uint64_t> sent_ids;
+    std::set<std::uint64_t> sent_ids;         // sent by the replay
+    std::unordered_set<std::uint64_t> shown;  // in `ready` or the replay
     json::object ready;
     ready["type"] = "ready";
     ready["participant"] = participants::full_view(who_);
@@ -228,7 +233,10 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
         if (msgs.size() > srv_->opt.ready_messages) msgs.resize(srv_->opt.ready_messages);
         auto o = chat::conversation_json(v);
         json::array arr;
-        for (const auto& m : msgs) arr.push_back(chat::message_view(m));
+        for (const auto& m : msgs) {
+          arr.push_back(chat::message_view(m));
+          shown.insert(m.id);
+        }
         if (!msgs.empty() && (!v.last_message || msgs.front().id > v.last_message->id)) {
           o["last_message"] = chat::message_view(msgs.front());
         }
@@ -254,6 +262,7 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
       std::sort(missed.begin(), missed.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
       for (const auto& m : missed) {
         if (!sent_ids.insert(m.id).second) continue;
+        shown.insert(m.id);
         send(message_frame("message", m));
       }
     }
@@ -264,12 +273,13 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
         std::lock_guard lock(mu_);
         if (held_.empty()) {
           live_ = true;
+          shown_ = std::move(shown);
           break;
         }
         held.swap(held_);
       }
       for (auto& [frame, mid] : held) {
-        if (mid != 0 && sent_ids.count(mid)) continue;
+        if (mid != 0 && shown.erase(mid) != 0) continue;
         send(frame);
       }
     }
@@ -454,6 +464,9 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
   std::mutex mu_;
   bool live_ = false;
   std::vector<std::pair<std::string, std::uint64_t>> held_;
+  // Ids `ready` or the replay sent that a live push may still bring; each is
+  // dropped once seen, so the set only shrinks after start.
+  std::unordered_set<std::uint64_t> shown_;
 
   friend struct chat_server::impl;
 };
@@ -568,9 +581,14 @@ void chat_server::on_event(const chat::event& e) {
       }
       break;
     }
-    case chat::event_kind::ban:
+    case chat::event_kind::ban: {
+      // The event may reach this server late (a lagging consumer), after an
+      // unban and a new connection: only a ban still in force closes.
+      auto who = i.d.db.get_participant(e.participant_id);
+      if (who && !who->banned) break;
       close_participant(e.participant_id, net::ws_close_policy, "banned");
       break;
+    }
   }
 }
 

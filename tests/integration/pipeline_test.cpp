@@ -112,6 +112,20 @@ class pipeline_test : public ::testing::Test {
   api c() const { return api(proc_->gateway()); }
   std::string unique(const std::string& base) { return base + "_" + std::to_string(counter_++); }
 
+  // Acked means durable in the queue; edits and deletes need the main chat
+  // service to have stored the message, which a Kafka consumer does a fetch
+  // later. Waits until history shows it.
+  void wait_stored(const std::string& conv, const std::string& mid, const std::string& token) {
+    for (int i = 0; i < 100; ++i) {
+      auto h = c().get("/v1/conversations/" + conv + "/messages", token);
+      for (const auto& m : h.obj().at("messages").as_array()) {
+        if (m.at("id").as_string() == mid) return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "message " << mid << " was never stored";
+  }
+
   static chatd_process* proc_;
   static webhook_receiver* hook_;
   static inline std::atomic<int> counter_{0};
@@ -212,8 +226,16 @@ TEST_F(pipeline_test, repeated_client_msg_id_stores_once) {
   auto fresh = c().post("/v1/conversations/" + conv + "/messages",
                         json::object{{"client_msg_id", "other-key"}, {"body", "new"}}, a.token);
   EXPECT_EQ(fresh.status, 201) << fresh.raw;
-  std::this_thread::sleep_for(300ms);
-  auto h = c().get("/v1/conversations/" + conv + "/messages", a.token);
+  // Acked means durable in the queue; the main chat service stores it soon
+  // after (with Kafka, after a consumer fetch).
+  reply h;
+  for (int i = 0; i < 100; ++i) {
+    h = c().get("/v1/conversations/" + conv + "/messages", a.token);
+    if (h.obj().at("messages").as_array().size() >= 2) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  std::this_thread::sleep_for(300ms);  // and nothing more arrives
+  h = c().get("/v1/conversations/" + conv + "/messages", a.token);
   EXPECT_EQ(h.obj().at("messages").as_array().size(), 2u) << h.raw;
 }
 
@@ -458,7 +480,7 @@ TEST_F(pipeline_test, every_other_frame_type) {
   ASSERT_TRUE(typing);
   EXPECT_EQ(typing->at("participant_id").as_string(), a.id);
 
-  std::this_thread::sleep_for(200ms);  // let main-chat store it before editing
+  wait_stored(conv, mid, a.token);
   auto edit = ca.request(json::object{{"type", "edit"}, {"message_id", mid}, {"body", "fixed"}});
   ASSERT_EQ(type_of(edit), "ack") << json::serialize(edit);
   EXPECT_EQ(msg_field(edit, "body"), "fixed");
@@ -537,7 +559,7 @@ TEST_F(pipeline_test, moderation_delete_and_ban) {
   ASSERT_TRUE(cb.connect(c(), b.token));
   auto mid = msg_field(ca.send_message(conv, "rude words"), "id");
   ASSERT_TRUE(cb.wait_type("message"));
-  std::this_thread::sleep_for(200ms);
+  wait_stored(conv, mid, a.token);
   // Someone else's message: the other member may not delete it.
   auto denied = c().call("DELETE", "/v1/messages/" + mid, {}, b.token);
   EXPECT_EQ(denied.status, 403) << denied.raw;

@@ -17,6 +17,22 @@ status message_service::validate_body(std::string_view body) {
   return {};
 }
 
+namespace {
+
+// The queue record of a new or changed message, stamped with where it came
+// from (so the origin connection gets an ack instead of a copy).
+event message_event(event_kind kind, const store::message& m, const origin& from) {
+  event e;
+  e.kind = kind;
+  e.message = m;
+  e.origin_server = from.server;
+  e.origin_connection = from.connection;
+  e.sent_at_ms = from.received_at_ms;
+  return e;
+}
+
+}  // namespace
+
 status message_service::publish_and_wait(const event& e) {
   std::promise<status> done;
   auto fut = done.get_future();
@@ -57,16 +73,6 @@ void message_service::send_async(const participant& caller, std::uint64_t conver
   m.body = std::string(body);
   m.client_msg_id = std::string(client_msg_id);
 
-  auto make_event = [&from](const store::message& msg) {
-    event e;
-    e.kind = event_kind::message;
-    e.message = msg;
-    e.origin_server = from.server;
-    e.origin_connection = from.connection;
-    e.sent_at_ms = from.received_at_ms;
-    return e;
-  };
-
   std::uint64_t existing = 0;
   {
     std::lock_guard lock(stripes_[conversation_id % stripes_.size()]);
@@ -81,16 +87,17 @@ void message_service::send_async(const participant& caller, std::uint64_t conver
       // Under the stripe lock: ids of one conversation enter the queue in
       // the order they were assigned. The completion captures the store, not
       // this service, because the queue may complete it while shutting down.
-      pub_.publish_durable(make_event(m), [&db = db_, m, done = std::move(done)](status s) mutable {
-        if (!s) {
-          if (!m.client_msg_id.empty()) {
-            (void)db.release_client_msg_id(m.conversation_id, m.sender_id, m.client_msg_id, m.id);
-          }
-          return done(
-              make_error(errc::unavailable, "the message queue did not accept the message: " + s.err().message));
-        }
-        done(send_result{std::move(m), false});
-      });
+      pub_.publish_durable(
+          message_event(event_kind::message, m, from), [&db = db_, m, done = std::move(done)](status s) mutable {
+            if (!s) {
+              if (!m.client_msg_id.empty()) {
+                (void)db.release_client_msg_id(m.conversation_id, m.sender_id, m.client_msg_id, m.id);
+              }
+              return done(
+                  make_error(errc::unavailable, "the message queue did not accept the message: " + s.err().message));
+            }
+            done(send_result{std::move(m), false});
+          });
       return;
     }
   }
@@ -102,7 +109,7 @@ void message_service::send_async(const participant& caller, std::uint64_t conver
   // the original id. Storing is idempotent by id; clients drop duplicates.
   m.id = existing;
   m.created_at = id_timestamp_ms(existing);
-  pub_.publish_durable(make_event(m), [m, done = std::move(done)](status s) mutable {
+  pub_.publish_durable(message_event(event_kind::message, m, from), [m, done = std::move(done)](status s) mutable {
     if (!s) return done(std::move(s).err());
     done(send_result{std::move(m), true});
   });
@@ -129,13 +136,9 @@ result<store::message> message_service::edit(const participant& caller, std::uin
   if (m->deleted) return make_error(errc::not_found, "message was deleted");
   m->body = std::string(body);
   m->edited_at = now_ms();
-  event e;
-  e.kind = event_kind::message_updated;
-  e.message = *m;
-  e.origin_server = from.server;
-  e.origin_connection = from.connection;
-  e.sent_at_ms = from.received_at_ms;
-  if (auto s = publish_and_wait(e); !s) return make_error(errc::unavailable, s.err().message);
+  if (auto s = publish_and_wait(message_event(event_kind::message_updated, *m, from)); !s) {
+    return make_error(errc::unavailable, s.err().message);
+  }
   return m;
 }
 
@@ -150,13 +153,9 @@ result<store::message> message_service::remove(const participant& caller, std::u
   m->body.clear();
   m->deleted = true;
   m->edited_at = now_ms();
-  event e;
-  e.kind = event_kind::message_updated;
-  e.message = *m;
-  e.origin_server = from.server;
-  e.origin_connection = from.connection;
-  e.sent_at_ms = from.received_at_ms;
-  if (auto s = publish_and_wait(e); !s) return make_error(errc::unavailable, s.err().message);
+  if (auto s = publish_and_wait(message_event(event_kind::message_updated, *m, from)); !s) {
+    return make_error(errc::unavailable, s.err().message);
+  }
   return m;
 }
 

@@ -1,7 +1,9 @@
 #include "chat/messages.h"
 
+#include <chrono>
 #include <condition_variable>
 #include <future>
+#include <thread>
 
 #include "common/ids.h"
 #include "common/json.h"
@@ -101,7 +103,14 @@ void message_service::send_async(const participant& caller, std::uint64_t conver
       return;
     }
   }
+  // The first attempt is usually still on its way through the queue to the
+  // main chat service: wait a little for it, so the answer carries the
+  // original message as the contract says.
   auto original = db_.get_message(existing);
+  for (int i = 0; i < 50 && !original && original.err().code == errc::not_found; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    original = db_.get_message(existing);
+  }
   if (original) return done(send_result{std::move(original.value()), true});
   if (original.err().code != errc::not_found) return done(std::move(original).err());
   // Claimed earlier but not stored (yet): the first attempt may have died

@@ -19,7 +19,10 @@ struct config_error : std::runtime_error {
 };
 
 struct node_config {
-  std::uint32_t id = 1;              // snowflake node number, 0..1023; unique per process
+  // Snowflake node number, unique per process: 1..1023 is used as is; 0
+  // (the default) leases a free one from the chat database at start
+  // (store/node_lease.h), so separate processes need no hand configuration.
+  std::uint32_t id = 0;
   std::uint32_t io_threads = 0;      // 0: one per core
   std::uint32_t worker_threads = 0;  // 0: 4 per core
   std::string log_level = "info";

@@ -17,8 +17,16 @@ id_generator::id_generator(std::uint32_t node) : node_(node) {
 
 std::uint64_t id_generator::next() { return next_at(now_ms()); }
 
+void id_generator::disable() {
+  // Under the lock: once disable() returns, no next() is between its check
+  // and its return.
+  std::lock_guard lock(mu_);
+  disabled_.store(true, std::memory_order_release);
+}
+
 std::uint64_t id_generator::next_at(std::int64_t wall_ms) {
   std::lock_guard lock(mu_);
+  if (disabled_.load(std::memory_order_relaxed)) throw std::runtime_error("node id lease lost");
   std::int64_t ms = wall_ms - id_epoch_ms;
   if (ms < 0) ms = 0;
   if (ms > last_ms_) {

@@ -3,6 +3,7 @@
 // strictly increasing even if the wall clock steps back.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -31,13 +32,22 @@ class id_generator {
  public:
   // node must be <= id_max_node; throws std::invalid_argument otherwise.
   explicit id_generator(std::uint32_t node);
+  // Throw std::runtime_error("node id lease lost") once disable() was called.
   std::uint64_t next();
   // For tests: use this clock instead of now_ms().
   std::uint64_t next_at(std::int64_t wall_ms);
   std::uint32_t node() const { return node_; }
 
+  // Stops minting for good: a process that lost the lease of its node number
+  // (store/node_lease.h) must never mint another id with it, since another
+  // process may hold the number now. Thread-safe; an id being minted
+  // concurrently is the last one.
+  void disable();
+  bool disabled() const { return disabled_.load(std::memory_order_acquire); }
+
  private:
   std::mutex mu_;
+  std::atomic<bool> disabled_{false};
   std::uint32_t node_;
   std::int64_t last_ms_ = 0;  // ms since id epoch of the last id
   std::uint32_t sequence_ = 0;

@@ -54,6 +54,7 @@ enum class table : std::size_t {
   notifications,                // (recipient, ~id) -> notification
   notification_delivered,       // (recipient, message) -> marker
   chat_servers,                 // id -> chat_server_row
+  node_leases,                  // node number -> (owner, expires_at)
   table_end                     // not a table: the number of tables
 };
 
@@ -78,6 +79,7 @@ constexpr std::array<const char*, table_count> table_names = {
     "notifications",
     "notification_delivered",
     "chat_servers",
+    "node_leases",
 };
 
 // search_participants reads at most this many display-name index entries, so
@@ -527,7 +529,7 @@ class rocksdb_chat_store final : public chat_store {
     dbo.create_missing_column_families = true;
     dbo.max_background_jobs = 2;
     dbo.keep_log_file_num = 3;
-    // Caps the memtables of all eighteen tables together.
+    // Caps the memtables of all the tables together.
     dbo.db_write_buffer_size = 128ULL << 20;
 
     auto cache = rocksdb::NewLRUCache(std::max<std::size_t>(o.block_cache_mb, 1) << 20);
@@ -800,13 +802,22 @@ class rocksdb_chat_store final : public chat_store {
 
   // --- messages ---
 
+  // Both writes of a message take the stripe of its id, so insert_message's
+  // check and write cannot straddle an edit.
   status put_message(const message& m) override {
-    std::uint32_t bucket = message_bucket(m.id);
-    rocksdb::WriteBatch b;
-    put(b, table::messages, message_key(m.conversation_id, bucket, m.id), encode(m));
-    put(b, table::message_by_id, id_key(m.id), writer().u64(m.conversation_id).u32(bucket).done());
-    put(b, table::message_buckets, key().u64(m.conversation_id).u32(bucket), {});
-    return write(b);
+    std::string mid = id_key(m.id);
+    auto g = locks_.lock({{table::message_by_id, mid}});
+    return write_message_locked(m);
+  }
+
+  status insert_message(const message& m) override {
+    std::string mid = id_key(m.id);
+    auto g = locks_.lock({{table::message_by_id, mid}});
+    // message_by_id is written in the same batch as the message row.
+    auto stored = get(table::message_by_id, mid);
+    if (!stored) return std::move(stored).err();
+    if (*stored) return {};
+    return write_message_locked(m);
   }
 
   result<message> get_message(id_t message_id) override {
@@ -1034,6 +1045,66 @@ class rocksdb_chat_store final : public chat_store {
     return write(b);
   }
 
+  // --- snowflake node-number leases ---
+  // One mutex for the whole table: acquiring reads every row, and these
+  // calls are rare (start-up, then one renewal every few seconds).
+
+  result<std::uint32_t> acquire_node_id(const std::string& owner, std::int64_t ttl_ms) override {
+    if (owner.empty() || ttl_ms < 1) return make_error(errc::bad_request, "node lease: empty owner or ttl below 1 ms");
+    std::lock_guard lock(leases_mu_);
+    std::int64_t now = now_ms();
+    std::vector<bool> held(id_max_node + 1, false);
+    range_iter it(db_.get(), cf(table::node_leases), {}, {}, nullptr);
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it.key().size() != 4) continue;
+      auto row = decode_lease(it.value());
+      if (!row) return std::move(row).err();
+      std::uint32_t node = read_u32(it.key(), 0);
+      if (node <= id_max_node && row->expires_at > now) held[node] = true;
+    }
+    if (!it->status().ok()) return unavailable(it->status());
+    for (std::uint32_t node = 1; node <= id_max_node; ++node) {
+      if (held[node]) continue;
+      rocksdb::WriteBatch b;
+      put(b, table::node_leases, lease_key(node), encode_lease(owner, now + ttl_ms));
+      if (auto s = write(b); !s) return std::move(s).err();
+      return node;
+    }
+    return make_error(errc::unavailable,
+                      "node lease: every node number 1.." + std::to_string(id_max_node) + " is held");
+  }
+
+  status renew_node_id(std::uint32_t node, const std::string& owner, std::int64_t ttl_ms) override {
+    if (owner.empty() || ttl_ms < 1) return make_error(errc::bad_request, "node lease: empty owner or ttl below 1 ms");
+    std::lock_guard lock(leases_mu_);
+    std::int64_t now = now_ms();
+    auto v = get(table::node_leases, lease_key(node));
+    if (!v) return std::move(v).err();
+    if (!*v) return make_error(errc::conflict, "node " + std::to_string(node) + " is not leased");
+    auto row = decode_lease(**v);
+    if (!row) return std::move(row).err();
+    if (row->owner != owner)
+      return make_error(errc::conflict, "node " + std::to_string(node) + " is held by another owner");
+    if (row->expires_at <= now)
+      return make_error(errc::conflict, "the lease of node " + std::to_string(node) + " expired");
+    rocksdb::WriteBatch b;
+    put(b, table::node_leases, lease_key(node), encode_lease(owner, now + ttl_ms));
+    return write(b);
+  }
+
+  status release_node_id(std::uint32_t node, const std::string& owner) override {
+    std::lock_guard lock(leases_mu_);
+    auto v = get(table::node_leases, lease_key(node));
+    if (!v) return std::move(v).err();
+    if (!*v) return {};
+    auto row = decode_lease(**v);
+    if (!row) return std::move(row).err();
+    if (row->owner != owner) return {};
+    rocksdb::WriteBatch b;
+    b.Delete(cf(table::node_leases), lease_key(node));
+    return write(b);
+  }
+
  private:
   void close() {
     for (auto* h : all_handles_) (void)db_->DestroyColumnFamilyHandle(h);
@@ -1066,6 +1137,33 @@ class rocksdb_chat_store final : public chat_store {
     if (s.IsNotFound()) return std::optional<std::string>{};
     if (!s.ok()) return unavailable(s);
     return std::optional<std::string>{std::move(v)};
+  }
+
+  // Caller holds the stripe of the message id.
+  status write_message_locked(const message& m) {
+    std::uint32_t bucket = message_bucket(m.id);
+    rocksdb::WriteBatch b;
+    put(b, table::messages, message_key(m.conversation_id, bucket, m.id), encode(m));
+    put(b, table::message_by_id, id_key(m.id), writer().u64(m.conversation_id).u32(bucket).done());
+    put(b, table::message_buckets, key().u64(m.conversation_id).u32(bucket), {});
+    return write(b);
+  }
+
+  struct lease_row {
+    std::string owner;
+    std::int64_t expires_at = 0;  // ms, wall clock
+  };
+  static std::string lease_key(std::uint32_t node) { return key().u32(node); }
+  static std::string encode_lease(const std::string& owner, std::int64_t expires_at) {
+    return writer().str(owner).i64(expires_at).done();
+  }
+  static result<lease_row> decode_lease(std::string_view v) {
+    reader r(v);
+    lease_row row;
+    row.owner = r.str();
+    row.expires_at = r.i64();
+    if (!r.good()) return corrupt(table::node_leases);
+    return row;
   }
 
   result<id_t> read_id_or_zero(table t, const std::string& k) {
@@ -1189,6 +1287,7 @@ class rocksdb_chat_store final : public chat_store {
   std::array<rocksdb::ColumnFamilyHandle*, table_count> handles_{};
   rocksdb::WriteOptions write_options_;
   lock_stripes locks_;
+  std::mutex leases_mu_;
 };
 
 }  // namespace

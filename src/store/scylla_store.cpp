@@ -3,7 +3,8 @@
 // form):
 // - Plain upserts keyed by ids for everything idempotent.
 // - Lightweight transactions only where the port promises a single winner:
-//   usernames, direct pairs, client_msg_ids and webhook deliveries.
+//   usernames, direct pairs, client_msg_ids, webhook deliveries and snowflake
+//   node-number leases.
 // - "Only moves forward" values (read state, a conversation's activity and
 //   the inbox rows that mirror it, message edits) are written USING TIMESTAMP
 //   derived from the value itself, so the cluster's last-write-wins keeps the
@@ -48,8 +49,19 @@ constexpr std::string_view max_code_point = "\xF4\x8F\xBF\xBF";
 std::int64_t activity_ts(std::int64_t updated_at_ms) { return updated_at_ms * 1000; }
 std::int64_t read_ts(id_t message_id) { return id_timestamp_ms(message_id) * 1000; }
 std::int64_t message_ts(const message& m) {
-  // A delete outranks the edit it follows within the same millisecond.
-  return std::max(m.created_at, m.edited_at) * 1000 + (m.deleted ? 1 : 0);
+  // An original (edited_at 0) is written at its creation time. An edit
+  // outranks it by at least 1 us even when edited_at is not later than
+  // created_at (the editing server's clock may be behind the one that minted
+  // the id), and a delete outranks the edit it follows within the same
+  // millisecond by one more: a replayed or late original never wins.
+  return std::max(m.created_at, m.edited_at) * 1000 + (m.edited_at != 0 ? 1 : 0) + (m.deleted ? 1 : 0);
+}
+
+// Cassandra and ScyllaDB expire a cell at floor(write time in s) + ttl, so a
+// row written USING TTL n can be gone after n - 1 s: one extra second keeps
+// a lease row alive at least until its expires_at.
+std::int32_t lease_ttl_s(std::int64_t ttl_ms) {
+  return static_cast<std::int32_t>(std::min<std::int64_t>((ttl_ms + 999) / 1000 + 1, 630720000));
 }
 
 std::int32_t bucket_of(id_t id) { return static_cast<std::int32_t>(message_bucket(id)); }
@@ -223,6 +235,18 @@ class scylla_chat_store final : public chat_store {
     p(ins_server_, "INSERT INTO ${ks}.chat_servers (" + server_cols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?");
     p(sel_servers_, "SELECT " + server_cols + " FROM ${ks}.chat_servers");
     p(del_server_, "DELETE FROM ${ks}.chat_servers WHERE id = ?");
+
+    p(sel_leases_, "SELECT node, expires_at FROM ${ks}.node_leases");
+    p(claim_lease_,
+      "INSERT INTO ${ks}.node_leases (node, owner, expires_at) VALUES (?, ?, ?) IF NOT EXISTS USING TTL ?", false);
+    p(take_over_lease_,
+      "UPDATE ${ks}.node_leases USING TTL ? SET owner = ?, expires_at = ? WHERE node = ? IF expires_at = ?", false);
+    // owner is rewritten too: TTLs are per cell, and both must outlive the renewal.
+    p(renew_lease_,
+      "UPDATE ${ks}.node_leases USING TTL ? SET owner = ?, expires_at = ? WHERE node = ? IF owner = ? AND expires_at > "
+      "?",
+      false);
+    p(release_lease_, "DELETE FROM ${ks}.node_leases WHERE node = ? IF owner = ?", false);
   }
 
   // --- participants ---
@@ -480,6 +504,15 @@ class scylla_chat_store final : public chat_store {
   }
 
   // --- messages ---
+
+  // No read and no LWT: every message write is USING TIMESTAMP message_ts,
+  // and an original (edited_at 0, not deleted) always has a smaller one than
+  // any edit or delete of it, so last-write-wins keeps the edit or delete
+  // whichever order the writes arrive in, and a second insert rewrites the
+  // same cells at the same timestamp. The plain timestamped put is therefore
+  // already "insert unless stored". (An LWT would cost four round trips per
+  // message and must not be mixed with the plain writes of edits.)
+  status insert_message(const message& m) override { return put_message(m); }
 
   status put_message(const message& m) override {
     std::int32_t bucket = bucket_of(m.id);
@@ -760,6 +793,66 @@ class scylla_chat_store final : public chat_store {
     return {};
   }
 
+  // --- snowflake node-number leases ---
+  // Lightweight transactions only (the table never sees a plain write): they
+  // run once at start and every few seconds per process, so Paxos is cheap
+  // here, and it is what makes two concurrent acquirers pick different numbers.
+
+  result<std::uint32_t> acquire_node_id(const std::string& owner, std::int64_t ttl_ms) override {
+    if (owner.empty() || ttl_ms < 1) return make_error(errc::bad_request, "node lease: empty owner or ttl below 1 ms");
+    // Every row, held or expired-but-not-yet-removed (the table is tiny).
+    std::map<std::uint32_t, std::int64_t> rows;  // node -> expires_at
+    std::string state;
+    for (;;) {
+      auto page = s_->execute(sel_leases_, values(0), 1000, state).wait();
+      if (!page) return std::move(page).err();
+      for (std::size_t i = 0; i < page->size(); ++i) {
+        rows[static_cast<std::uint32_t>(page->i64(i, 0))] = page->is_null(i, 1) ? 0 : page->i64(i, 1);
+      }
+      auto next = page->paging_state();
+      if (!next) break;
+      state = std::move(*next);
+    }
+    const auto ttl_s = lease_ttl_s(ttl_ms);
+    for (std::uint32_t node = 1; node <= id_max_node; ++node) {
+      std::int64_t now = now_ms();
+      auto row = rows.find(node);
+      if (row != rows.end() && row->second > now) continue;  // held
+      auto n = static_cast<std::int32_t>(node);
+      auto r = row == rows.end() ? s_->run(claim_lease_, values().i32(n).text(owner).i64(now + ttl_ms).i32(ttl_s))
+                                 : s_->run(take_over_lease_,
+                                           values().i32(ttl_s).text(owner).i64(now + ttl_ms).i32(n).i64(row->second));
+      if (!r) return std::move(r).err();
+      if (applied(*r)) return node;
+      // Someone else was faster (or renewed): try the next number.
+    }
+    return make_error(errc::unavailable,
+                      "node lease: every node number 1.." + std::to_string(id_max_node) + " is held");
+  }
+
+  status renew_node_id(std::uint32_t node, const std::string& owner, std::int64_t ttl_ms) override {
+    if (owner.empty() || ttl_ms < 1) return make_error(errc::bad_request, "node lease: empty owner or ttl below 1 ms");
+    std::int64_t now = now_ms();
+    auto r = s_->run(renew_lease_, values()
+                                       .i32(lease_ttl_s(ttl_ms))
+                                       .text(owner)
+                                       .i64(now + ttl_ms)
+                                       .i32(static_cast<std::int32_t>(node))
+                                       .text(owner)
+                                       .i64(now));
+    if (!r) return std::move(r).err();
+    if (!applied(*r)) {
+      return make_error(errc::conflict, "node " + std::to_string(node) + " is no longer leased to " + owner);
+    }
+    return {};
+  }
+
+  status release_node_id(std::uint32_t node, const std::string& owner) override {
+    auto r = s_->run(release_lease_, values().i32(static_cast<std::int32_t>(node)).text(owner));
+    if (!r) return std::move(r).err();
+    return {};
+  }
+
  private:
   struct activity {
     std::int64_t updated_at = 0;
@@ -883,6 +976,7 @@ class scylla_chat_store final : public chat_store {
   prepared upd_presence_seen_, upd_presence_state_, sel_presence_;
   prepared ins_notification_, sel_notifications_, claim_delivered_, sel_delivered_;
   prepared ins_server_, sel_servers_, del_server_;
+  prepared sel_leases_, claim_lease_, take_over_lease_, renew_lease_, release_lease_;
 };
 
 bool valid_keyspace(const std::string& k) {

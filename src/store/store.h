@@ -132,6 +132,12 @@ class chat_store {
   // --- messages: partition (conversation_id, bucket), newest first ---
   // Upsert by id (also used for edits and deletes).
   virtual status put_message(const message& m) = 0;
+  // Stores `m` unless a message with its id is already stored, in which case
+  // it changes nothing: an edit or delete stored meanwhile is never
+  // overwritten by the original. For the first write of a new message by
+  // whoever gets there first (the chat server that accepted it, or the main
+  // chat service consuming it), racing with put_message of edits.
+  virtual status insert_message(const message& m) = 0;
   virtual result<message> get_message(id_t message_id) = 0;  // not_found
   // Newest first, ids < before (before = 0: from the newest), at most limit.
   virtual result<message_page> list_messages(id_t conversation_id, id_t before, std::size_t limit) = 0;
@@ -172,6 +178,20 @@ class chat_store {
   virtual status put_chat_server(const chat_server_row& row) = 0;
   virtual result<std::vector<chat_server_row>> list_chat_servers(std::int64_t now_ms) = 0;  // unexpired only
   virtual status remove_chat_server(const std::string& id) = 0;
+
+  // --- snowflake node-number leases (store/node_lease.h keeps one alive) ---
+  // A node number in [1, id_max_node] that nobody holds (never leased,
+  // released, or its lease expired): the lowest such number, recorded as
+  // held by `owner` until now + ttl_ms. Atomic: concurrent callers never get
+  // the same number. errc::unavailable when every number is held,
+  // errc::bad_request for an empty owner or a ttl_ms below 1.
+  virtual result<std::uint32_t> acquire_node_id(const std::string& owner, std::int64_t ttl_ms) = 0;
+  // Extends the lease to now + ttl_ms if `owner` holds it and it has not
+  // expired; errc::conflict otherwise (someone else holds it, or it expired):
+  // the caller must then stop minting ids with that number.
+  virtual status renew_node_id(std::uint32_t node, const std::string& owner, std::int64_t ttl_ms) = 0;
+  // Frees the number if `owner` still holds it; does nothing otherwise.
+  virtual status release_node_id(std::uint32_t node, const std::string& owner) = 0;
 };
 
 // Messages are partitioned by a fixed time window of their id: the bucket of

@@ -40,6 +40,23 @@ TEST(config, defaults_match_the_contract) {
   EXPECT_EQ(c.rate_limits.send_per_second, 20);
   EXPECT_EQ(c.rate_limits.send_burst, 200);
   EXPECT_EQ(c.rate_limits.login_per_minute, 60);
+  EXPECT_EQ(c.node.id, 0u);  // lease a node number from the chat database
+}
+
+TEST(config, node_id_is_zero_to_lease_or_an_explicit_number) {
+  for (auto [v, want] : std::vector<std::pair<std::string, std::uint32_t>>{{"0", 0}, {"1", 1}, {"1023", 1023}}) {
+    config_sources s = no_env();
+    s.flags.emplace_back("node.id", v);
+    EXPECT_EQ(load_config(s).node.id, want) << v;
+  }
+  config_sources env = no_env();
+  env.env->emplace("CHATD_NODE_ID", "17");
+  EXPECT_EQ(load_config(env).node.id, 17u);
+  for (std::string bad : {"1024", "-1", "4294967296", "x"}) {
+    config_sources s = no_env();
+    s.flags.emplace_back("node.id", bad);
+    EXPECT_THROW(load_config(s), config_error) << bad;
+  }
 }
 
 TEST(config, file_then_env_then_flags) {

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <set>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -52,6 +54,48 @@ TEST(ids, unique_across_threads) {
     all.insert(v.begin(), v.end());
   }
   EXPECT_EQ(all.size(), 80000u);
+}
+
+TEST(ids, disabled_generator_mints_no_more) {
+  id_generator gen(5);
+  auto a = gen.next();
+  EXPECT_FALSE(gen.disabled());
+  gen.disable();
+  EXPECT_TRUE(gen.disabled());
+  EXPECT_THROW(gen.next(), std::runtime_error);
+  EXPECT_THROW(gen.next_at(id_timestamp_ms(a) + 1000), std::runtime_error);
+  try {
+    gen.next();
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "node id lease lost");
+  }
+  gen.disable();  // twice is fine
+  EXPECT_THROW(gen.next(), std::runtime_error);
+}
+
+TEST(ids, disable_while_minting_stops_every_thread) {
+  id_generator gen(6);
+  std::atomic<int> minted_after{0};
+  std::atomic<bool> disabled{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (;;) {
+        bool was_disabled = disabled.load();
+        try {
+          (void)gen.next();
+        } catch (const std::runtime_error&) {
+          return;
+        }
+        if (was_disabled) minted_after.fetch_add(1);
+      }
+    });
+  }
+  for (int i = 0; i < 1000; ++i) (void)gen.next();  // the threads are minting meanwhile
+  gen.disable();
+  disabled.store(true);
+  for (auto& th : threads) th.join();  // every thread ends: each got the exception
+  EXPECT_EQ(minted_after.load(), 0);
 }
 
 TEST(ids, parse_and_format) {

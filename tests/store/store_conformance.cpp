@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include "common/ids.h"
+#include "store/node_lease.h"
 
 namespace chatd::store::testing {
 namespace {
@@ -489,6 +492,120 @@ TEST_P(StoreConformance, PutMessageUpsertsEditsAndDeletes) {
   EXPECT_FALSE(page.has_more);
 }
 
+TEST_P(StoreConformance, InsertMessageStoresANewMessage) {
+  auto m = make_message(id_at(t0, 2), 902, 1, "first words");
+  m.sender_kind = participant_kind::shop;
+  ASSERT_TRUE(is_ok(db().insert_message(m)));
+  auto got = must(db().get_message(m.id));
+  EXPECT_EQ(got.id, m.id);
+  EXPECT_EQ(got.conversation_id, 902u);
+  EXPECT_EQ(got.sender_id, 1u);
+  EXPECT_EQ(got.sender_kind, participant_kind::shop);
+  EXPECT_EQ(got.body, "first words");
+  EXPECT_EQ(got.client_msg_id, m.client_msg_id);
+  EXPECT_EQ(got.created_at, m.created_at);
+  EXPECT_EQ(got.edited_at, 0);
+  EXPECT_FALSE(got.deleted);
+  EXPECT_EQ(ids_of(must(db().list_messages(902, 0, 10)).messages), std::vector<id_t>{m.id});
+  EXPECT_EQ(ids_of(must(db().list_messages_after(902, 0, 10))), std::vector<id_t>{m.id});
+}
+
+TEST_P(StoreConformance, InsertMessageTwiceIsIdempotent) {
+  auto m = make_message(id_at(t0, 3), 903, 1, "once");
+  ASSERT_TRUE(is_ok(db().insert_message(m)));
+  ASSERT_TRUE(is_ok(db().insert_message(m)));
+  auto got = must(db().get_message(m.id));
+  EXPECT_EQ(got.body, "once");
+  EXPECT_EQ(got.edited_at, 0);
+  auto page = must(db().list_messages(903, 0, 10));
+  EXPECT_EQ(ids_of(page.messages), std::vector<id_t>{m.id});
+  EXPECT_FALSE(page.has_more);
+  EXPECT_EQ(must(db().count_messages_after(903, 0, 2, 10)), 1u);
+}
+
+// The original arrives after an edit was stored (the main chat service
+// stored and edited it before the accepting chat server's insert landed).
+TEST_P(StoreConformance, InsertMessageKeepsAStoredEdit) {
+  auto m = make_message(id_at(t0, 4), 904, 1, "zz original");
+  auto edited = m;
+  edited.body = "aa edited";
+  edited.edited_at = m.created_at + 60000;
+  ASSERT_TRUE(is_ok(db().put_message(edited)));
+  ASSERT_TRUE(is_ok(db().insert_message(m)));
+  auto got = must(db().get_message(m.id));
+  EXPECT_EQ(got.body, "aa edited");
+  EXPECT_EQ(got.edited_at, m.created_at + 60000);
+  EXPECT_FALSE(got.deleted);
+
+  // Also when the editing server's clock is behind the one that minted the
+  // id: the edit's time is not after the creation time.
+  for (std::int64_t skew : {0, 5000}) {
+    auto o = make_message(id_at(t0 + 1000 + skew, 1), 904, 1, "zz original " + std::to_string(skew));
+    auto e = o;
+    e.body = "aa edited " + std::to_string(skew);
+    e.edited_at = o.created_at - skew;
+    ASSERT_TRUE(is_ok(db().put_message(e)));
+    ASSERT_TRUE(is_ok(db().insert_message(o)));
+    got = must(db().get_message(o.id));
+    EXPECT_EQ(got.body, e.body) << "skew " << skew;
+    EXPECT_EQ(got.edited_at, e.edited_at) << "skew " << skew;
+  }
+  // An insert after the original was stored and then edited changes nothing either.
+  auto later = make_message(id_at(t0 + 9000, 1), 904, 1, "zz later");
+  ASSERT_TRUE(is_ok(db().insert_message(later)));
+  auto later_edit = later;
+  later_edit.body = "aa later edited";
+  later_edit.edited_at = later.created_at + 10;
+  ASSERT_TRUE(is_ok(db().put_message(later_edit)));
+  ASSERT_TRUE(is_ok(db().insert_message(later)));
+  EXPECT_EQ(must(db().get_message(later.id)).body, "aa later edited");
+  EXPECT_EQ(must(db().list_messages(904, 0, 10)).messages.size(), 4u);
+}
+
+TEST_P(StoreConformance, InsertMessageKeepsAStoredDelete) {
+  auto m = make_message(id_at(t0, 5), 905, 1, "regrettable");
+  auto deleted = m;
+  deleted.body.clear();
+  deleted.deleted = true;
+  deleted.edited_at = m.created_at;  // deleted within the millisecond it was sent
+  ASSERT_TRUE(is_ok(db().put_message(deleted)));
+  ASSERT_TRUE(is_ok(db().insert_message(m)));
+  auto got = must(db().get_message(m.id));
+  EXPECT_TRUE(got.deleted);
+  EXPECT_EQ(got.body, "");
+  EXPECT_EQ(must(db().count_messages_after(905, 0, 2, 10)), 0u);
+  auto page = must(db().list_messages(905, 0, 10));
+  ASSERT_EQ(page.messages.size(), 1u);
+  EXPECT_TRUE(page.messages[0].deleted);
+}
+
+// The accepting chat server's insert races with the main chat service's
+// store and an edit: whatever the interleaving, the edit stays.
+TEST_P(StoreConformance, ConcurrentInsertsNeverUndoEdits) {
+  constexpr int n = 40;
+  std::vector<message> originals;
+  for (int k = 0; k < n; ++k) originals.push_back(make_message(id_at(t0 + k, 0), 906, 1, "zz original"));
+  race(3, [&](int t) {
+    for (int k = 0; k < n; ++k) {
+      const auto& o = originals[t == 0 ? k : n - 1 - k];
+      if (t == 2) {
+        auto e = o;
+        e.body = "aa edited";
+        e.edited_at = o.created_at + 1;
+        if (!db().put_message(e)) throw std::runtime_error("put_message failed");
+      } else if (!db().insert_message(o)) {
+        throw std::runtime_error("insert_message failed");
+      }
+    }
+  });
+  for (const auto& o : originals) {
+    auto got = must(db().get_message(o.id));
+    EXPECT_EQ(got.body, "aa edited") << o.id;
+    EXPECT_EQ(got.edited_at, o.created_at + 1) << o.id;
+  }
+  EXPECT_EQ(must(db().list_messages(906, 0, 100)).messages.size(), static_cast<std::size_t>(n));
+}
+
 // Three messages in each of four buckets with an empty bucket between the
 // second and the third (t0 + 25 days falls in it), plus noise in the next
 // conversation; returns the ids oldest first.
@@ -872,6 +989,191 @@ TEST_P(StoreConformance, ChatServerRowsArePutListedExpiredAndRemoved) {
   ASSERT_TRUE(is_ok(db().remove_chat_server("cs-a")));          // removing twice is fine
   ASSERT_TRUE(is_ok(db().remove_chat_server("never-there")));
   EXPECT_TRUE(must(db().list_chat_servers(now + 100000)).empty());
+}
+
+// ======================================================== node-id leases ===
+
+TEST_P(StoreConformance, NodeLeasesTakeTheLowestFreeNumber) {
+  EXPECT_EQ(must(db().acquire_node_id("owner-a", 60000)), 1u);
+  EXPECT_EQ(must(db().acquire_node_id("owner-b", 60000)), 2u);
+  EXPECT_EQ(must(db().acquire_node_id("owner-c", 60000)), 3u);
+  ASSERT_TRUE(is_ok(db().release_node_id(2, "owner-b")));
+  EXPECT_EQ(must(db().acquire_node_id("owner-d", 60000)), 2u);
+  EXPECT_EQ(must(db().acquire_node_id("owner-e", 60000)), 4u);
+}
+
+TEST_P(StoreConformance, NodeLeasesRunOutAtTheLastNumber) {
+  for (std::uint32_t n = 1; n <= id_max_node; ++n) {
+    ASSERT_EQ(must(db().acquire_node_id("owner-" + std::to_string(n), 60000)), n);
+  }
+  EXPECT_TRUE(fails_with(db().acquire_node_id("one-too-many", 60000), errc::unavailable));
+  ASSERT_TRUE(is_ok(db().release_node_id(517, "owner-517")));
+  EXPECT_EQ(must(db().acquire_node_id("one-too-many", 60000)), 517u);
+  EXPECT_TRUE(fails_with(db().acquire_node_id("two-too-many", 60000), errc::unavailable));
+}
+
+TEST_P(StoreConformance, NodeLeaseArgumentsAreChecked) {
+  EXPECT_TRUE(fails_with(db().acquire_node_id("", 60000), errc::bad_request));
+  EXPECT_TRUE(fails_with(db().acquire_node_id("owner-a", 0), errc::bad_request));
+  EXPECT_TRUE(fails_with(db().renew_node_id(1, "", 60000), errc::bad_request));
+}
+
+TEST_P(StoreConformance, ConcurrentNodeLeasesNeverShareANumber) {
+  constexpr int threads = 6, each = 4;
+  std::vector<std::vector<std::uint32_t>> got(threads);
+  race(threads, [&](int t) {
+    for (int k = 0; k < each; ++k) {
+      auto r = db().acquire_node_id("owner-" + std::to_string(t) + "-" + std::to_string(k), 60000);
+      if (!r) throw std::runtime_error("acquire_node_id failed: " + r.err().message);
+      got[t].push_back(*r);
+    }
+  });
+  std::set<std::uint32_t> all;
+  for (auto& v : got) all.insert(v.begin(), v.end());
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(threads * each));
+  EXPECT_EQ(*all.begin(), 1u);
+  EXPECT_EQ(*all.rbegin(), static_cast<std::uint32_t>(threads * each));  // the lowest ones, no gaps
+}
+
+TEST_P(StoreConformance, NodeLeaseRenewsOnlyForItsHolder) {
+  auto n = must(db().acquire_node_id("owner-a", 60000));
+  EXPECT_TRUE(is_ok(db().renew_node_id(n, "owner-a", 60000)));
+  EXPECT_TRUE(fails_with(db().renew_node_id(n, "owner-b", 60000), errc::conflict));
+  EXPECT_TRUE(is_ok(db().renew_node_id(n, "owner-a", 60000)));  // the failed renewal changed nothing
+  EXPECT_NE(must(db().acquire_node_id("owner-b", 60000)), n);
+  EXPECT_TRUE(fails_with(db().renew_node_id(700, "owner-a", 60000), errc::conflict));  // never leased
+}
+
+TEST_P(StoreConformance, NodeLeaseReleaseFreesOnlyForItsHolder) {
+  auto n = must(db().acquire_node_id("owner-a", 60000));
+  ASSERT_TRUE(is_ok(db().release_node_id(n, "owner-b")));  // not theirs: nothing happens
+  EXPECT_TRUE(is_ok(db().renew_node_id(n, "owner-a", 60000)));
+  EXPECT_NE(must(db().acquire_node_id("owner-c", 60000)), n);
+
+  ASSERT_TRUE(is_ok(db().release_node_id(n, "owner-a")));
+  EXPECT_TRUE(fails_with(db().renew_node_id(n, "owner-a", 60000), errc::conflict));
+  EXPECT_EQ(must(db().acquire_node_id("owner-d", 60000)), n);  // the lowest free number again
+  ASSERT_TRUE(is_ok(db().release_node_id(n, "owner-a")));      // releasing twice changes nothing
+  EXPECT_TRUE(is_ok(db().renew_node_id(n, "owner-d", 60000)));
+  ASSERT_TRUE(is_ok(db().release_node_id(900, "owner-a")));  // never leased
+}
+
+// TTLs on the CQL server are whole seconds (rounded up, plus one): this
+// test waits for a 1 s lease to expire.
+TEST_P(StoreConformance, ExpiredNodeLeaseCanBeTakenAndItsOldOwnerLosesIt) {
+  auto a = must(db().acquire_node_id("owner-a", 1000));
+  auto b = must(db().acquire_node_id("owner-b", 1000));
+  auto c = must(db().acquire_node_id("owner-c", 60000));
+  EXPECT_EQ(std::set<std::uint32_t>({a, b, c}).size(), 3u);
+  EXPECT_TRUE(is_ok(db().renew_node_id(a, "owner-a", 1000)));
+  std::int64_t renewed_at = now_ms();
+  EXPECT_TRUE(is_ok(db().renew_node_id(b, "owner-b", 1000)));
+  // Wait until both leases have expired by the wall clock the stores use.
+  while (now_ms() <= renewed_at + 1000 + 100) std::this_thread::sleep_for(50ms);
+
+  // Someone else takes the expired number (the lowest free one)...
+  EXPECT_EQ(must(db().acquire_node_id("owner-d", 60000)), std::min(a, b));
+  auto taken = std::min(a, b);
+  auto left = std::max(a, b);
+  std::string taken_owner = taken == a ? "owner-a" : "owner-b";
+  std::string left_owner = taken == a ? "owner-b" : "owner-a";
+  // ... and its old owner's renewal is refused, as is the renewal of an
+  // expired lease nobody took (its owner must have stopped minting).
+  EXPECT_TRUE(fails_with(db().renew_node_id(taken, taken_owner, 60000), errc::conflict));
+  EXPECT_TRUE(fails_with(db().renew_node_id(left, left_owner, 60000), errc::conflict));
+  EXPECT_TRUE(is_ok(db().renew_node_id(taken, "owner-d", 60000)));
+  EXPECT_TRUE(is_ok(db().renew_node_id(c, "owner-c", 60000)));
+  // The old owner's release does not free the new owner's lease.
+  ASSERT_TRUE(is_ok(db().release_node_id(taken, taken_owner)));
+  EXPECT_TRUE(is_ok(db().renew_node_id(taken, "owner-d", 60000)));
+  EXPECT_EQ(must(db().acquire_node_id("owner-e", 60000)), left);
+}
+
+// ---- node_lease: the store's leases kept alive by a thread ----
+
+// Waits for a flag set by another thread, up to `limit`.
+class latch {
+ public:
+  void set() {
+    {
+      std::lock_guard lock(mu_);
+      ++count_;
+    }
+    cv_.notify_all();
+  }
+  bool wait_for(std::chrono::milliseconds limit) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, limit, [&] { return count_ > 0; });
+  }
+  int count() {
+    std::lock_guard lock(mu_);
+    return count_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int count_ = 0;
+};
+
+TEST_P(StoreConformance, NodeLeasesOnOneStoreGetDifferentNumbers) {
+  node_lease a(db(), make_lease_owner("a"), 3000ms, {});
+  node_lease b(db(), make_lease_owner("b"), 3000ms, {});
+  EXPECT_EQ(a.node(), 0u);
+  a.start();
+  b.start();
+  EXPECT_GE(a.node(), 1u);
+  EXPECT_LE(a.node(), id_max_node);
+  EXPECT_GE(b.node(), 1u);
+  EXPECT_NE(a.node(), b.node());
+  EXPECT_NE(a.owner(), b.owner());
+  EXPECT_THROW(a.start(), std::logic_error);
+  a.stop();
+  b.stop();
+  EXPECT_FALSE(a.lost());
+  EXPECT_FALSE(b.lost());
+}
+
+TEST_P(StoreConformance, NodeLeaseRenewsBeyondItsTtl) {
+  latch lost;
+  node_lease lease(db(), make_lease_owner(), 300ms, [&] { lost.set(); });
+  lease.start();
+  auto n = lease.node();
+  auto until = std::chrono::steady_clock::now() + 1500ms;  // five ttls
+  while (std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(lease.lost());
+  // Still held: a newcomer does not get the (lowest) number.
+  auto other = must(db().acquire_node_id("newcomer", 60000));
+  EXPECT_NE(other, n);
+  lease.stop();
+  EXPECT_EQ(lost.count(), 0);
+}
+
+TEST_P(StoreConformance, NodeLeaseStopReleasesTheNumber) {
+  node_lease lease(db(), make_lease_owner(), 3000ms, {});
+  lease.start();
+  auto n = lease.node();
+  EXPECT_NE(must(db().acquire_node_id("newcomer", 60000)), n);
+  lease.stop();
+  lease.stop();  // twice is fine
+  EXPECT_FALSE(lease.lost());
+  EXPECT_EQ(must(db().acquire_node_id("after-stop", 60000)), n);
+}
+
+TEST_P(StoreConformance, StolenNodeLeaseFiresOnLostOnce) {
+  latch lost;
+  node_lease lease(db(), make_lease_owner(), 300ms, [&] { lost.set(); });
+  lease.start();
+  auto n = lease.node();
+  // Someone else takes the number (as if our lease had expired unseen).
+  ASSERT_TRUE(is_ok(db().release_node_id(n, lease.owner())));
+  ASSERT_EQ(must(db().acquire_node_id("thief", 60000)), n);
+  ASSERT_TRUE(lost.wait_for(10000ms)) << "on_lost was not called";
+  EXPECT_TRUE(lease.lost());
+  lease.stop();
+  EXPECT_EQ(lost.count(), 1);
+  // stop() released nothing: the thief still holds the number.
+  EXPECT_TRUE(is_ok(db().renew_node_id(n, "thief", 60000)));
 }
 
 }  // namespace

@@ -3,49 +3,39 @@
 #include <stdexcept>
 
 #include "common/json.h"
+#include "common/metrics.h"
 #include "discovery/wire.h"
-#include "net/client.h"
 
 namespace chatd::discovery {
 
 namespace {
 
-// The contract's error body {"error":{"code","message"}}; the raw (bounded)
-// body when it is not one.
-std::string error_message(const std::string& body) {
-  if (auto o = parse_json_object(body)) {
-    if (auto it = o->find("error"); it != o->end() && it->value().is_object()) {
-      const auto& e = it->value().get_object();
-      if (auto m = e.find("message"); m != e.end() && m->value().is_string()) {
-        return std::string(m->value().get_string());
-      }
-    }
+std::string checked_url(std::string url) {
+  if (url.rfind("http://", 0) != 0 || url.size() <= 7) {
+    throw std::invalid_argument("discovery url must be http://host:port, got '" + url + "'");
   }
-  return utf8_prefix(valid_utf8(body) ? body : std::string("(binary)"), 200);
+  return url;
+}
+
+std::string checked_secret(std::string secret) {
+  if (secret.empty()) throw std::invalid_argument("the internal discovery secret must not be empty");
+  return secret;
 }
 
 }  // namespace
 
-http_registry::http_registry(std::string base_url, std::string secret, std::chrono::milliseconds timeout)
-    : base_url_(std::move(base_url)), secret_(std::move(secret)), timeout_(timeout) {
-  if (base_url_.rfind("http://", 0) != 0 || base_url_.size() <= 7) {
-    throw std::invalid_argument("discovery url must be http://host:port, got '" + base_url_ + "'");
-  }
-  while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
-  if (secret_.empty()) throw std::invalid_argument("the internal discovery secret must not be empty");
+http_registry::http_registry(std::string base_url, std::string secret, rpc::client_options o)
+    : client_("discovery", checked_url(std::move(base_url)), checked_secret(std::move(secret)), default_registry(), o) {
 }
 
 result<std::string> http_registry::call(std::string_view method, std::string_view path, std::string body) {
-  net::header_list headers{{std::string(wire::signature_header), wire::sign(secret_, body)}};
-  if (!body.empty()) headers.emplace_back("content-type", "application/json");
-  std::string url = base_url_ + std::string(path);
-  auto r = net::http_request_sync(method, url, body, headers, timeout_);
-  if (!r) return make_error(errc::unavailable, "discovery service " + base_url_ + ": " + r.err().message);
-  if (r->status >= 200 && r->status < 300) return std::move(r->body);
-  std::string why = error_message(r->body);
-  if (r->status == 400) return make_error(errc::bad_request, why);
-  return make_error(errc::unavailable,
-                    "discovery service " + base_url_ + " answered " + std::to_string(r->status) + ": " + why);
+  auto r = client_.call(method, path, body);
+  if (r) return r;
+  // An invalid heartbeat stays bad_request, as from the other registries;
+  // anything else means the discovery service cannot help now.
+  if (r.err().code == errc::bad_request) return std::move(r).err();
+  return make_error(errc::unavailable, "discovery service " + client_.base_url() + ": " +
+                                           std::string(code_name(r.err().code)) + ": " + r.err().message);
 }
 
 status http_registry::heartbeat(const server_info& s, std::chrono::milliseconds ttl) {
@@ -68,8 +58,8 @@ result<std::vector<server_info>> http_registry::healthy() {
   if (!r) return std::move(r).err();
   auto servers = wire::parse_servers(*r);
   if (!servers) {
-    return make_error(errc::unavailable,
-                      "discovery service " + base_url_ + " sent an invalid server list: " + servers.err().message);
+    return make_error(errc::unavailable, "discovery service " + client_.base_url() +
+                                             " sent an invalid server list: " + servers.err().message);
   }
   return servers;
 }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "discovery/registry.h"
+#include "rpc/internal.h"
 
 namespace chatd::discovery {
 
@@ -20,8 +21,8 @@ class http_registry final : public registry {
   // `base_url` is "http://host:port" with an optional path prefix; `secret`
   // is the shared internal secret. Throws std::invalid_argument for a url
   // that is not http:// or an empty secret (start-up configuration errors).
-  http_registry(std::string base_url, std::string secret,
-                std::chrono::milliseconds timeout = std::chrono::milliseconds{3000});
+  // Calls count in the default metrics registry (service "discovery").
+  http_registry(std::string base_url, std::string secret, rpc::client_options o = {});
 
   status heartbeat(const server_info& s, std::chrono::milliseconds ttl) override;
   status remove(const std::string& id) override;
@@ -30,9 +31,7 @@ class http_registry final : public registry {
  private:
   result<std::string> call(std::string_view method, std::string_view path, std::string body);
 
-  std::string base_url_;
-  std::string secret_;
-  std::chrono::milliseconds timeout_;
+  rpc::client client_;
 };
 
 }  // namespace chatd::discovery

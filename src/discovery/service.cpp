@@ -9,6 +9,7 @@
 #include "common/metrics.h"
 #include "discovery/wire.h"
 #include "net/reply.h"
+#include "rpc/internal.h"
 
 namespace chatd::discovery {
 
@@ -122,21 +123,19 @@ net::http_response service::handle_discovery(const net::http_request& req) {
 
 namespace {
 
-bool signed_ok(const net::http_request& req, const std::string& secret) {
-  auto h = req.header(wire::signature_header);
-  if (h && wire::verify(secret, req.body, *h)) return true;
+// rpc::verify, counting refusals.
+std::optional<net::http_response> refused(const net::http_request& req, const std::string& secret) {
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+  auto s = rpc::verify(secret, req, now.count());
+  if (s) return std::nullopt;
   metrics().bad_signatures.inc();
-  return false;
-}
-
-net::http_response unauthorized() {
-  return net::error_reply(errc::unauthorized, "missing or invalid X-Chatd-Internal-Signature");
+  return net::error_reply(s.err());
 }
 
 }  // namespace
 
 net::http_response service::internal_heartbeat(const net::http_request& req, const std::string& secret) {
-  if (!signed_ok(req, secret)) return unauthorized();
+  if (auto r = refused(req, secret)) return std::move(*r);
   auto hb = wire::parse_heartbeat(req.body);
   if (!hb) return net::error_reply(hb.err());
   if (auto s = reg_.heartbeat(hb->server, hb->ttl); !s) return net::error_reply(s.err());
@@ -145,7 +144,7 @@ net::http_response service::internal_heartbeat(const net::http_request& req, con
 }
 
 net::http_response service::internal_remove(const net::http_request& req, const std::string& secret) {
-  if (!signed_ok(req, secret)) return unauthorized();
+  if (auto r = refused(req, secret)) return std::move(*r);
   auto id = wire::parse_remove(req.body);
   if (!id) return net::error_reply(id.err());
   if (auto s = reg_.remove(*id); !s) return net::error_reply(s.err());
@@ -154,7 +153,7 @@ net::http_response service::internal_remove(const net::http_request& req, const 
 }
 
 net::http_response service::internal_servers(const net::http_request& req, const std::string& secret) {
-  if (!signed_ok(req, secret)) return unauthorized();
+  if (auto r = refused(req, secret)) return std::move(*r);
   auto servers = reg_.healthy();
   if (!servers) return net::error_reply(servers.err());
   net::http_response r;

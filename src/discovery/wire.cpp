@@ -44,16 +44,6 @@ server_info read_server(const json::object& o, json_fields& f, std::string& err)
 
 }  // namespace
 
-std::string sign(std::string_view secret, std::string_view body) {
-  return std::string(sig_prefix) + auth::hmac_sha256_hex(secret, body);
-}
-
-bool verify(std::string_view secret, std::string_view body, std::string_view header_value) {
-  // Compares the whole header value, prefix included, so that the only
-  // length-dependent timing is on the (public) length of a well-formed value.
-  return auth::constant_time_equal(sign(secret, body), header_value);
-}
-
 json::object to_json(const server_info& s) {
   json::object o;
   o["id"] = s.id;

@@ -5,7 +5,7 @@
 //   POST /v1/internal/discovery/remove     {"id"}                                             -> 204
 //   GET  /v1/internal/discovery/servers    -> 200 {"servers":[{"id","url","region","lat","lon","load"}]}
 //
-// Every request carries X-Chatd-Internal-Signature: sha256=<hex HMAC-SHA256 of the body>.
+// Every request is signed as all internal calls are (rpc/internal.h).
 #pragma once
 
 #include <chrono>
@@ -21,13 +21,6 @@ namespace chatd::discovery::wire {
 inline constexpr std::string_view heartbeat_path = "/v1/internal/discovery/heartbeat";
 inline constexpr std::string_view remove_path = "/v1/internal/discovery/remove";
 inline constexpr std::string_view servers_path = "/v1/internal/discovery/servers";
-inline constexpr std::string_view signature_header = "x-chatd-internal-signature";
-
-// "sha256=<64 hex digits>" of `body` under `secret`.
-std::string sign(std::string_view secret, std::string_view body);
-// Constant-time check of a received header value.
-bool verify(std::string_view secret, std::string_view body, std::string_view header_value);
-
 // lat/lon as numbers or null.
 json::object to_json(const server_info& s);
 

@@ -48,6 +48,13 @@ std::optional<store::notification> from_journal(const store::notification& j) {
 
 }  // namespace
 
+std::string webhook_signature(std::string_view secret, std::string_view timestamp, std::string_view body) {
+  std::string signed_text;
+  signed_text.reserve(timestamp.size() + 1 + body.size());
+  signed_text.append(timestamp).append(".").append(body);
+  return "sha256=" + auth::hmac_sha256_hex(secret, signed_text);
+}
+
 service::service(store::chat_store& store, id_generator& ids, const notifications_config& cfg,
                  metrics_registry& metrics, service_options options)
     : store_(store),
@@ -320,9 +327,14 @@ void service::deliver(store::id_t id, const store::notification& n) {
   }
 
   const std::string body = json::serialize(notification_json(n, store_));
+  // The timestamp is signed with the body so that a receiver can refuse old
+  // attempts and replays (as Slack's and Stripe's webhooks allow); every
+  // attempt is signed afresh.
+  const std::string timestamp = std::to_string(now_ms() / 1000);
   const net::header_list headers{
       {"Content-Type", "application/json"},
-      {"X-Chatd-Signature", "sha256=" + auth::hmac_sha256_hex(cfg_.webhook_secret, body)},
+      {"X-Chatd-Timestamp", timestamp},
+      {"X-Chatd-Signature", webhook_signature(cfg_.webhook_secret, timestamp, body)},
   };
   attempts_.inc();
   auto r = net::http_request_sync("POST", cfg_.webhook_url, body, headers, options_.request_timeout);
@@ -403,15 +415,15 @@ result<std::vector<store::notification>> service::list(std::uint64_t recipient_i
   return store_.list_notifications(recipient_id, limit);
 }
 
-net::http_response service::handle_list(const net::http_request& req, std::uint64_t caller_id) {
+net::http_response list_reply(store::chat_store& store, const net::http_request& req, std::uint64_t caller_id) {
   if (caller_id == journal_recipient) return net::error_reply(errc::unauthorized, "authentication required");
   auto limit = net::int_query(req, "limit", 50, 1, 100);
   if (!limit) return net::error_reply(limit.err());
-  auto rows = list(caller_id, static_cast<std::size_t>(*limit));
+  auto rows = store.list_notifications(caller_id, static_cast<std::size_t>(*limit));
   if (!rows) return net::error_reply(rows.err());
   json::array items;
   items.reserve(rows->size());
-  for (const auto& n : *rows) items.emplace_back(notification_json(n, store_));
+  for (const auto& n : *rows) items.emplace_back(notification_json(n, store));
   json::object o;
   o["notifications"] = std::move(items);
   return net::json_reply(200, o);

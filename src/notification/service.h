@@ -13,6 +13,7 @@
 #include <mutex>
 #include <queue>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -26,6 +27,11 @@
 #include "store/store.h"
 
 namespace chatd::notification {
+
+// X-Chatd-Signature of a webhook attempt: "sha256=" and the lower-case hex
+// HMAC-SHA256, keyed by the webhook secret, of "<timestamp>.<raw body>", where
+// the timestamp is the X-Chatd-Timestamp header (Unix seconds).
+std::string webhook_signature(std::string_view secret, std::string_view timestamp, std::string_view body);
 
 // Knobs that are not part of the configuration contract.
 struct service_options {
@@ -49,6 +55,12 @@ struct service_options {
 // (parse_id rejects 0).
 inline constexpr store::id_t journal_recipient = 0;
 
+// GET /v1/notifications?limit=1..100 (default 50) for an authenticated caller:
+// their stored notifications, newest first. It reads only the chat database,
+// so the gateway answers it in every layout, whichever process runs the
+// notification service.
+net::http_response list_reply(store::chat_store& store, const net::http_request& req, std::uint64_t caller_id);
+
 class service : public notifier {
  public:
   // All references must outlive the service.
@@ -71,8 +83,10 @@ class service : public notifier {
   // The recipient's stored notifications, newest first.
   result<std::vector<store::notification>> list(std::uint64_t recipient_id, std::size_t limit);
 
-  // GET /v1/notifications?limit=1..100 (default 50) for an authenticated caller.
-  net::http_response handle_list(const net::http_request& req, std::uint64_t caller_id);
+  // list_reply() over this service's store.
+  net::http_response handle_list(const net::http_request& req, std::uint64_t caller_id) {
+    return list_reply(store_, req, caller_id);
+  }
 
   // POST /v1/internal/notify, signed with `secret` (see internal_api.h).
   // Throws std::invalid_argument for an empty secret.

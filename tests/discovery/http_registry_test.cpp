@@ -10,6 +10,7 @@
 #include "discovery/wire.h"
 #include "http_fixture.h"
 #include "net/client.h"
+#include "rpc/internal.h"
 
 namespace chatd::discovery::testing {
 namespace {
@@ -26,7 +27,7 @@ TEST(HttpRegistry, WrongSecretIsUnavailable) {
   auto s = wrong.heartbeat(cs("cs-1"), 10s);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.err().code, errc::unavailable);
-  EXPECT_NE(s.err().message.find("401"), std::string::npos) << s.err().message;
+  EXPECT_NE(s.err().message.find("unauthorized"), std::string::npos) << s.err().message;
   EXPECT_EQ(wrong.healthy().err().code, errc::unavailable);
   EXPECT_EQ(wrong.remove("cs-1").err().code, errc::unavailable);
   EXPECT_TRUE(env.backend().healthy()->empty());
@@ -41,13 +42,13 @@ TEST(HttpRegistry, RawRequestsNeedTheSignature) {
   EXPECT_EQ(r->status, 401);
   EXPECT_NE(r->body.find("\"unauthorized\""), std::string::npos) << r->body;
 
-  net::header_list h{{"X-Chatd-Internal-Signature", "sha256=" + auth::hmac_sha256_hex(http_env::secret, body)}};
+  auto h = rpc::signed_headers(http_env::secret, "POST", wire::heartbeat_path, body);
   r = net::http_request_sync("POST", base + std::string(wire::heartbeat_path), body, h);
   ASSERT_TRUE(r) << r.err().message;
   EXPECT_EQ(r->status, 204) << r->body;
   EXPECT_EQ(env.backend().healthy()->size(), 1u);
 
-  // The signature covers the body: the same header on another body fails.
+  // The signature covers the path and the body: the same headers on another request fail.
   r = net::http_request_sync("POST", base + std::string(wire::remove_path), R"({"id":"cs-raw"})", h);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 401);
@@ -61,7 +62,7 @@ TEST(HttpRegistry, ServiceDownIsUnavailable) {
     http_env env;
     address = env.address();
   }
-  http_registry gone("http://" + address, "secret", 1000ms);
+  http_registry gone("http://" + address, "secret", rpc::client_options{1000ms, 2, 10ms});
   auto t0 = std::chrono::steady_clock::now();
   auto s = gone.heartbeat(cs("cs-1"), 10s);
   ASSERT_FALSE(s);
@@ -95,7 +96,7 @@ TEST(HttpRegistry, ServerSideValidationMatches) {
   http_env env;
   std::string base = "http://" + env.address();
   std::string body = R"({"id":"x","url":"ftp://x","region":"r","load":0,"ttl_ms":1000})";
-  net::header_list h{{"X-Chatd-Internal-Signature", wire::sign(http_env::secret, body)}};
+  auto h = rpc::signed_headers(http_env::secret, "POST", wire::heartbeat_path, body);
   auto r = net::http_request_sync("POST", base + std::string(wire::heartbeat_path), body, h);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);

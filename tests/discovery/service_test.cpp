@@ -10,6 +10,7 @@
 #include "common/json.h"
 #include "discovery/memory_registry.h"
 #include "discovery/wire.h"
+#include "rpc/internal.h"
 
 namespace chatd::discovery {
 namespace {
@@ -198,22 +199,21 @@ class InternalRoutes : public DiscoveryService {
  protected:
   InternalRoutes() : svc_(reg_, cfg_) { svc_.add_internal_routes(routes_, secret_); }
 
-  net::http_response call(std::string method, std::string_view path, std::string body,
-                          std::optional<std::string> signature) {
+  net::http_response call(std::string method, std::string_view path, std::string body, net::header_list headers) {
     net::http_request req;
     req.method = std::move(method);
     req.path = std::string(path);
     req.target = req.path;
     req.body = std::move(body);
-    if (signature) req.headers.emplace_back(std::string(wire::signature_header), *signature);
+    req.headers = std::move(headers);
     auto m = routes_.find(req, false);
     EXPECT_NE(m.handler, nullptr) << path;
     if (!m.handler) return {};
     return (*m.handler)(req);
   }
   net::http_response signed_call(std::string method, std::string_view path, std::string body) {
-    auto sig = "sha256=" + auth::hmac_sha256_hex(secret_, body);
-    return call(std::move(method), path, std::move(body), sig);
+    auto h = rpc::signed_headers(secret_, method, path, body);
+    return call(std::move(method), path, std::move(body), std::move(h));
   }
 
   std::string secret_ = "s3cret-for-tests";
@@ -233,19 +233,37 @@ TEST_F(InternalRoutes, HeartbeatRegisters) {
 
 TEST_F(InternalRoutes, SignatureRequired) {
   auto body = wire::heartbeat_body(server("cs-1", "local", std::nullopt, std::nullopt, 0), std::chrono::seconds(5));
-  std::string good = "sha256=" + auth::hmac_sha256_hex(secret_, body);
-  std::string wrong_key = "sha256=" + auth::hmac_sha256_hex("other", body);
-  std::string upper = good;
+  const std::string path(wire::heartbeat_path);
+  auto good = rpc::signed_headers(secret_, "POST", path, body);
+  auto with_signature = [&](std::string sig) {
+    auto h = good;
+    for (auto& [k, v] : h) {
+      if (k == rpc::signature_header) v = std::move(sig);
+    }
+    return h;
+  };
+  std::string sig;
+  for (auto& [k, v] : good) {
+    if (k == rpc::signature_header) sig = v;
+  }
+  std::string upper = sig;
   for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  for (std::optional<std::string> sig :
-       std::vector<std::optional<std::string>>{std::nullopt, "", wrong_key, good.substr(7), upper, good + "0",
-                                               "sha256=" + auth::hmac_sha256_hex(secret_, body + " ")}) {
-    auto r = call("POST", wire::heartbeat_path, body, sig);
-    EXPECT_EQ(r.status, 401) << (sig ? *sig : "(none)");
+  for (const net::header_list& h :
+       std::vector<net::header_list>{{},
+                                     with_signature(""),
+                                     rpc::signed_headers("other", "POST", path, body),
+                                     with_signature(sig.substr(7)),
+                                     with_signature(upper),
+                                     with_signature(sig + "0"),
+                                     rpc::signed_headers(secret_, "POST", path, body + " "),
+                                     rpc::signed_headers(secret_, "PUT", path, body),
+                                     {{std::string(rpc::signature_header), sig}}}) {  // no timestamp
+    auto r = call("POST", wire::heartbeat_path, body, h);
+    EXPECT_EQ(r.status, 401);
     EXPECT_EQ(body_of(r)["error"].as_object().at("code").as_string(), "unauthorized");
   }
-  EXPECT_EQ(call("GET", wire::servers_path, "", std::nullopt).status, 401);
-  EXPECT_EQ(call("POST", wire::remove_path, R"({"id":"cs-1"})", "sha256=00").status, 401);
+  EXPECT_EQ(call("GET", wire::servers_path, "", {}).status, 401);
+  EXPECT_EQ(call("POST", wire::remove_path, R"({"id":"cs-1"})", with_signature("sha256=00")).status, 401);
   EXPECT_TRUE(reg_.healthy()->empty());
 }
 
@@ -323,14 +341,6 @@ TEST(Wire, ServerListToleratesNewFieldsButNotWrongTypes) {
   EXPECT_FALSE(wire::parse_servers(R"({"servers":[{"id":"a","url":"ws://a/v1/ws","region":"r","load":"x"}]})"));
   EXPECT_FALSE(wire::parse_servers(R"({"servers":{}})"));
   EXPECT_FALSE(wire::parse_servers(R"({"servers":[1]})"));
-}
-
-TEST(Wire, SignatureForm) {
-  EXPECT_EQ(wire::sign("Jefe", "what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-  EXPECT_TRUE(wire::verify("k", "body", wire::sign("k", "body")));
-  EXPECT_FALSE(wire::verify("k", "body", wire::sign("k", "bodY")));
-  EXPECT_FALSE(wire::verify("k", "body", ""));
 }
 
 // --- validation shared by every registry ---

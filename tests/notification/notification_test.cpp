@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <set>
@@ -36,12 +37,14 @@ using testing::webhook_receiver;
 
 constexpr const char* kSecret = "whsec-test-secret";
 
-// Computed here with OpenSSL directly, not with the code under test.
-std::string expected_signature(std::string_view body) {
+// Computed here with OpenSSL directly, not with the code under test: the
+// contract signs "<X-Chatd-Timestamp>.<raw body>".
+std::string expected_signature(std::string_view timestamp, std::string_view body) {
+  std::string text = std::string(timestamp) + "." + std::string(body);
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha256(), kSecret, static_cast<int>(std::strlen(kSecret)),
-       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
+       reinterpret_cast<const unsigned char*>(text.data()), text.size(), mac, &len);
   static const char* hex = "0123456789abcdef";
   std::string out = "sha256=";
   for (unsigned int i = 0; i < len; ++i) {
@@ -105,7 +108,16 @@ TEST_F(notification_webhook, WebhookBodyIsTheStoredNotificationSigned) {
   auto call = hook.calls()[0];
   EXPECT_EQ(call.header("content-type").value_or(""), "application/json");
   ASSERT_TRUE(call.header("x-chatd-signature"));
-  EXPECT_EQ(*call.header("x-chatd-signature"), expected_signature(call.body));
+  ASSERT_TRUE(call.header("x-chatd-timestamp"));
+  // Unix seconds, taken when the attempt was signed: a receiver refuses
+  // attempts older than five minutes.
+  auto ts = std::stoll(*call.header("x-chatd-timestamp"));
+  auto now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_LE(std::llabs(now_s - ts), 5);
+  EXPECT_EQ(*call.header("x-chatd-signature"), expected_signature(*call.header("x-chatd-timestamp"), call.body));
+  // The body alone (the old scheme) is not what is signed.
+  EXPECT_NE(*call.header("x-chatd-signature"), expected_signature("", call.body));
 
   auto body = parse_json_object(call.body);
   ASSERT_TRUE(body.ok()) << call.body;
@@ -225,7 +237,8 @@ TEST_F(notification_webhook, FailingReceiverIsRetriedWithBackoffUntilOneSuccess)
   // Every attempt carries the same notification, freshly signed.
   for (const auto& c : calls) {
     EXPECT_EQ(c.body, calls[0].body);
-    EXPECT_EQ(c.header("x-chatd-signature").value_or(""), expected_signature(c.body));
+    EXPECT_EQ(c.header("x-chatd-signature").value_or(""),
+              expected_signature(c.header("x-chatd-timestamp").value_or("?"), c.body));
   }
   EXPECT_EQ(metric("chatd_notification_attempts_total"), 4u);
   EXPECT_EQ(metric("chatd_notification_failures_total"), 3u);
@@ -441,24 +454,26 @@ TEST_F(notification_internal_route, SignatureIsRequired) {
   auto unsigned_r = net::http_request_sync("POST", url, body);
   ASSERT_TRUE(unsigned_r.ok());
   EXPECT_EQ(unsigned_r->status, 401);
-  auto wrong =
-      net::http_request_sync("POST", url, body, {{"X-Chatd-Internal-Signature", internal_signature("other", body)}});
+  const std::string path(internal_notify_path);
+  auto wrong = net::http_request_sync("POST", url, body, rpc::signed_headers("other", "POST", path, body));
   ASSERT_TRUE(wrong.ok());
   EXPECT_EQ(wrong->status, 401);
-  auto bad_json =
-      net::http_request_sync("POST", url, "{}", {{"X-Chatd-Internal-Signature", internal_signature("shared", "{}")}});
+  auto bad_json = net::http_request_sync("POST", url, "{}", rpc::signed_headers("shared", "POST", path, "{}"));
   ASSERT_TRUE(bad_json.ok());
   EXPECT_EQ(bad_json->status, 400);
   EXPECT_TRUE(store_->list_notifications(bob_.id, 10)->empty());
 
-  auto good =
-      net::http_request_sync("POST", url, body, {{"X-Chatd-Internal-Signature", internal_signature("shared", body)}});
+  // Signed for another path: refused.
+  auto other_path = net::http_request_sync("POST", url, body, rpc::signed_headers("shared", "POST", "/v1/x", body));
+  ASSERT_TRUE(other_path.ok());
+  EXPECT_EQ(other_path->status, 401);
+  auto good = net::http_request_sync("POST", url, body, rpc::signed_headers("shared", "POST", path, body));
   ASSERT_TRUE(good.ok());
   EXPECT_EQ(good->status, 204);
   EXPECT_EQ(store_->list_notifications(bob_.id, 10)->size(), 1u);
 
   // The client maps a wrong secret to the server's code.
-  http_notifier client("http://" + address, "wrong");
+  http_notifier client("http://" + address, "wrong", default_registry());
   auto st = client.notify({bob_.id, m});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.err().code, errc::unauthorized);
@@ -475,7 +490,7 @@ TEST(notification_http_notifier, UnreachableServiceIsUnavailable) {
     webhook_receiver probe;
     address = probe.address();
   }
-  http_notifier client("http://" + address, "s", 2s);
+  http_notifier client("http://" + address, "s", default_registry(), rpc::client_options{2s, 2, 10ms});
   store::message m;
   m.id = 1;
   m.conversation_id = 2;

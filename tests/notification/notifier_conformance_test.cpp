@@ -53,7 +53,7 @@ class http_harness : public harness {
     server_ = std::make_unique<net::http_server>(io_, workers_, routes_, net::server_options{});
     io_.start();
     const std::string address = server_->start();
-    client_ = std::make_unique<http_notifier>("http://" + address + "/", "conformance-secret");
+    client_ = std::make_unique<http_notifier>("http://" + address + "/", "conformance-secret", metrics_);
     svc_.start();
   }
   ~http_harness() override {

@@ -24,6 +24,12 @@ using net::http_request;
 using net::http_response;
 using net::json_reply;
 
+namespace {
+// How many of the caller's most recent conversations are searched for one
+// shared with a participant whose presence they ask for.
+constexpr std::size_t presence_visibility_scan = 1000;
+}  // namespace
+
 struct gateway::impl {
   impl(deps d, const config& cfg, extensions ext)
       : d(d),
@@ -285,11 +291,29 @@ struct gateway::impl {
     return json_reply(200, chat::message_view(*r));
   }
 
-  http_response get_presence(http_request& req, const store::participant&) {
+  // Presence is visible to the participant, to admins and to those who share
+  // a conversation with them; to anyone else the participant is as unknown as
+  // a conversation they cannot see.
+  result<bool> may_see_presence(const store::participant& caller, std::uint64_t id) {
+    if (caller.id == id || caller.kind == store::participant_kind::admin) return true;
+    auto inbox = d.db.list_inbox(caller.id, presence_visibility_scan);
+    if (!inbox) return std::move(inbox).err();
+    for (const auto& e : *inbox) {
+      auto member = d.db.is_member(e.conversation_id, id);
+      if (!member) return std::move(member).err();
+      if (*member) return true;
+    }
+    return false;
+  }
+
+  http_response get_presence(http_request& req, const store::participant& caller) {
     auto id = path_id(req, "id");
     if (!id) return error_reply(errc::not_found, "participant not found");
     auto p = d.db.get_participant(*id);
     if (!p) return error_reply(p.err());
+    auto visible = may_see_presence(caller, *id);
+    if (!visible) return error_reply(visible.err());
+    if (!*visible) return error_reply(errc::not_found, "participant not found");
     auto st = d.presence->get(*id);
     if (!st) return error_reply(st.err());
     json::object o;

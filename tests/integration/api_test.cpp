@@ -167,6 +167,33 @@ TEST_F(api_test, admins_and_bans) {
   EXPECT_EQ(c().post("/v1/participants/999999999/ban", json::object(), admin).status, 404);
 }
 
+TEST_F(api_test, presence_is_visible_to_conversation_partners_only) {
+  auto [a, at] = make("users", "pres_a");
+  auto [b, bt] = make("shops", "pres_b");
+  auto [x, xt] = make("users", "pres_stranger");
+  auto admin = admin_token();
+  // Before they share a conversation, b's presence is as unknown to a as a
+  // conversation a cannot see.
+  auto hidden = c().get("/v1/presence/" + b, at);
+  EXPECT_EQ(hidden.status, 404) << hidden.raw;
+  EXPECT_EQ(hidden.error_code(), "not_found");
+  auto conv = c().post("/v1/conversations", obj({{"kind", "direct"}, {"members", json::array{json::value(b)}}}), at);
+  ASSERT_EQ(conv.status, 201) << conv.raw;
+  for (const auto* token : {&at, &bt, &admin}) {
+    auto r = c().get("/v1/presence/" + b, *token);
+    EXPECT_EQ(r.status, 200) << r.raw;
+    EXPECT_EQ(r.str("participant_id"), b);
+  }
+  EXPECT_EQ(c().get("/v1/presence/" + a, bt).status, 200);  // both ways
+  // A stranger learns nothing, not even that b exists.
+  auto stranger = c().get("/v1/presence/" + b, xt);
+  EXPECT_EQ(stranger.status, 404);
+  EXPECT_EQ(stranger.error_code(), "not_found");
+  EXPECT_EQ(c().get("/v1/presence/" + x, xt).status, 200);  // oneself
+  EXPECT_EQ(c().get("/v1/presence/999999999", admin).status, 404);
+  EXPECT_EQ(c().get("/v1/presence/" + b).status, 401);
+}
+
 TEST_F(api_test, participants_lookup_and_search) {
   auto [uid, token] = make("users", "finder");
   auto [sid, stoken] = make("shops", "hatshop");

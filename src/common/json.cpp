@@ -116,6 +116,16 @@ std::optional<std::string_view> json_fields::str(std::string_view key, bool requ
   return std::string_view(s.data(), s.size());
 }
 
+std::optional<bool> json_fields::boolean(std::string_view key, bool required) {
+  const auto* v = get(key, required);
+  if (!v) return std::nullopt;
+  if (!v->is_bool()) {
+    fail("field '" + std::string(key) + "' must be true or false");
+    return std::nullopt;
+  }
+  return v->get_bool();
+}
+
 std::optional<std::uint64_t> json_fields::id(std::string_view key, bool required) {
   const auto* v = get(key, required);
   if (!v) return std::nullopt;

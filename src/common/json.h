@@ -29,6 +29,7 @@ class json_fields {
   // A decimal-string id (the wire form of every id).
   std::optional<std::uint64_t> id(std::string_view key, bool required);
   std::optional<std::int64_t> integer(std::string_view key, bool required, std::int64_t min, std::int64_t max);
+  std::optional<bool> boolean(std::string_view key, bool required);
   std::optional<std::vector<std::uint64_t>> id_array(std::string_view key, bool required, std::size_t max_items);
   // Present and null counts as absent.
   bool has(std::string_view key) const;

@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -38,7 +39,7 @@ struct service::impl {
   std::int64_t timeout_ms;
   change_listener on_change;
 
-  std::mutex mu;
+  mutable std::mutex mu;
   std::unordered_map<std::uint64_t, participant_state> people;
   std::map<std::string, std::int64_t> leases;                               // server id -> last refresh (ms)
   std::map<std::string, std::map<std::uint64_t, std::uint64_t>> by_server;  // server -> conn -> participant
@@ -138,6 +139,46 @@ void service::connection_closed(const std::string& server_id, std::uint64_t conn
     if (it->second.conns.empty()) impl_->people.erase(it);
   }
   impl_->publish(change);
+}
+
+void service::sync(const std::string& server_id, const std::vector<connection_report>& open, std::int64_t now) {
+  std::vector<std::optional<store::presence>> changes;
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->leases[server_id] = now;
+    auto& conns = impl_->by_server[server_id];
+    std::map<std::uint64_t, std::uint64_t> next;  // connection -> participant
+    std::set<std::uint64_t> touched;
+    for (const auto& c : open) {
+      next[c.connection_id] = c.participant_id;
+      auto& p = impl_->people[c.participant_id];
+      auto& st = p.conns[{server_id, c.connection_id}];
+      if (st != c.state || p.conns.size() == 1) touched.insert(c.participant_id);
+      st = c.state;
+    }
+    for (const auto& [cid, pid] : conns) {
+      if (next.count(cid) != 0) continue;
+      if (auto it = impl_->people.find(pid); it != impl_->people.end()) {
+        it->second.conns.erase({server_id, cid});
+        touched.insert(pid);
+      }
+    }
+    conns = std::move(next);
+    for (auto pid : touched) {
+      auto it = impl_->people.find(pid);
+      if (it == impl_->people.end()) continue;
+      changes.push_back(impl_->recompute(pid, it->second, now));
+      if (it->second.conns.empty()) impl_->people.erase(it);
+    }
+  }
+  for (auto& c : changes) impl_->publish(c);
+}
+
+std::size_t service::connection_count() const {
+  std::lock_guard lock(impl_->mu);
+  std::size_t n = 0;
+  for (const auto& [server, conns] : impl_->by_server) n += conns.size();
+  return n;
 }
 
 void service::refresh(const std::string& server_id) { refresh_at(server_id, now_ms()); }

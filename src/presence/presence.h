@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/config.h"
 #include "common/error.h"
@@ -32,6 +33,13 @@ class presence_port {
   virtual result<store::presence> get(std::uint64_t participant_id) = 0;
 };
 
+// One open connection of a chat server, as the server reports it.
+struct connection_report {
+  std::uint64_t connection_id = 0;
+  std::uint64_t participant_id = 0;
+  presence_state state = presence_state::active;
+};
+
 // Called with the new aggregate whenever a participant's state changes.
 using change_listener = std::function<void(const store::presence&)>;
 
@@ -49,6 +57,13 @@ class service : public presence_port {
                          std::uint64_t participant_id) override;
   void refresh(const std::string& server_id) override;
   result<store::presence> get(std::uint64_t participant_id) override;
+
+  // Every connection the server holds now: renews its lease, and connections
+  // of that server missing from the list are closed (a report lost in
+  // transit, or a presence service restarted, is repaired by the next sync).
+  void sync(const std::string& server_id, const std::vector<connection_report>& open, std::int64_t now_ms);
+  // How many connections of how many chat servers are counted.
+  std::size_t connection_count() const;
 
   // Clock-explicit forms of refresh() and the sweeper's pass, for tests.
   void refresh_at(const std::string& server_id, std::int64_t now_ms);

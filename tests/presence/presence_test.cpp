@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "common/ids.h"
@@ -72,6 +73,33 @@ TEST(presence, a_server_that_stops_refreshing_loses_its_connections) {
   EXPECT_EQ(p.sweep(now + 1500), 1u);
   EXPECT_EQ(p.get(1)->state, presence_state::offline);
   EXPECT_EQ(p.get(2)->state, presence_state::active);
+}
+
+TEST(presence, a_snapshot_closes_what_the_server_no_longer_holds_and_renews_its_lease) {
+  testing::temp_store db;
+  recorder rec;
+  presence_config cfg;
+  cfg.timeout_ms = 1000;
+  service p(*db, cfg, rec.listener());
+  auto now = now_ms();
+  p.sync("s1", {{1, 7, presence_state::active}, {2, 8, presence_state::inactive}}, now);
+  EXPECT_EQ(p.get(7)->state, presence_state::active);
+  EXPECT_EQ(p.get(8)->state, presence_state::inactive);
+  EXPECT_EQ(p.connection_count(), 2u);
+  // Connection 1 closed and the report was lost: the next snapshot repairs it,
+  // and changes the state of 2 that it carries.
+  p.sync("s1", {{2, 8, presence_state::active}}, now + 600);
+  EXPECT_EQ(p.get(7)->state, presence_state::offline);
+  EXPECT_EQ(p.get(8)->state, presence_state::active);
+  EXPECT_EQ(p.connection_count(), 1u);
+  // The snapshot renewed the lease: still counted after the first deadline.
+  EXPECT_EQ(p.sweep(now + 1300), 0u);
+  EXPECT_EQ(p.get(8)->state, presence_state::active);
+  // Another server's snapshot leaves s1's connections alone.
+  p.sync("s2", {{3, 8, presence_state::inactive}}, now + 1300);
+  EXPECT_EQ(p.connection_count(), 2u);
+  EXPECT_EQ(p.sweep(now + 1700), 1u);  // s1 stopped reporting
+  EXPECT_EQ(p.get(8)->state, presence_state::inactive);
 }
 
 TEST(presence, sweeper_thread_starts_and_stops) {

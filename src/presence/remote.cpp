@@ -1,0 +1,248 @@
+#include "presence/remote.h"
+
+#include <condition_variable>
+#include <deque>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "common/ids.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "net/reply.h"
+#include "rpc/internal.h"
+#include "store/store.h"
+
+namespace chatd::presence {
+
+namespace {
+
+constexpr std::size_t max_batch = 500;
+// Changes waiting while the service is unreachable; past this the oldest are
+// dropped and the next snapshot repairs the service's view.
+constexpr std::size_t max_pending = 100'000;
+
+std::optional<presence_state> parse_state(std::string_view s) {
+  if (s == "active") return presence_state::active;
+  if (s == "inactive") return presence_state::inactive;
+  if (s == "offline") return presence_state::offline;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string report_body(const report& r) {
+  json::object o;
+  o["server"] = r.server;
+  o["snapshot"] = r.snapshot;
+  json::array conns;
+  conns.reserve(r.connections.size());
+  for (const auto& c : r.connections) {
+    conns.push_back(
+        json::object{{"id", format_id(c.conn.connection_id)},
+                     {"participant_id", format_id(c.conn.participant_id)},
+                     {"state", c.closed ? std::string_view("closed") : store::presence_name(c.conn.state)}});
+  }
+  o["connections"] = std::move(conns);
+  return json::serialize(o);
+}
+
+result<report> parse_report(std::string_view body) {
+  auto o = parse_json_object(body);
+  if (!o) return std::move(o).err();
+  json_fields f(*o);
+  report r;
+  auto server = f.str("server", true);
+  auto snapshot = f.boolean("snapshot", true);
+  f.ignore("connections");
+  if (auto s = f.finish(); !s) return std::move(s).err();
+  if (server->empty() || server->size() > 200) return make_error(errc::bad_request, "server must be 1-200 bytes");
+  r.server = std::string(*server);
+  r.snapshot = *snapshot;
+  auto* conns = o->if_contains("connections");
+  if (!conns || !conns->is_array()) return make_error(errc::bad_request, "connections must be an array");
+  for (const auto& v : conns->get_array()) {
+    if (!v.is_object()) return make_error(errc::bad_request, "each connection must be an object");
+    json_fields cf(v.get_object());
+    auto id = cf.id("id", true);
+    auto pid = cf.id("participant_id", true);
+    auto state = cf.str("state", true);
+    if (auto s = cf.finish(); !s) return std::move(s).err();
+    reported_connection rc;
+    rc.conn.connection_id = *id;
+    rc.conn.participant_id = *pid;
+    if (*state == "closed") {
+      rc.closed = true;
+    } else if (*state == "active" || *state == "inactive") {
+      rc.conn.state = *parse_state(*state);
+    } else {
+      return make_error(errc::bad_request, "state must be active, inactive or closed");
+    }
+    if (r.snapshot && rc.closed) return make_error(errc::bad_request, "a snapshot lists open connections only");
+    r.connections.push_back(rc);
+  }
+  return r;
+}
+
+void add_internal_routes(net::router& routes, service& target, std::string secret) {
+  rpc::add_route(routes, "POST", std::string(report_path), secret, [&target](net::http_request& req) {
+    auto r = parse_report(req.body);
+    if (!r) return net::error_reply(r.err());
+    if (r->snapshot) {
+      std::vector<connection_report> open;
+      open.reserve(r->connections.size());
+      for (const auto& c : r->connections) open.push_back(c.conn);
+      target.sync(r->server, open, now_ms());
+    } else {
+      for (const auto& c : r->connections) {
+        if (c.closed) {
+          target.connection_closed(r->server, c.conn.connection_id, c.conn.participant_id);
+        } else {
+          target.connection_state(r->server, c.conn.connection_id, c.conn.participant_id, c.conn.state);
+        }
+      }
+    }
+    return net::no_content();
+  });
+  rpc::add_route(routes, "GET", std::string(state_path_prefix) + "{id}", std::move(secret),
+                 [&target](net::http_request& req) {
+                   auto id = parse_id(req.param("id"));
+                   if (!id) return net::error_reply(errc::not_found, "no such participant");
+                   auto p = target.get(*id);
+                   if (!p) return net::error_reply(p.err());
+                   return net::json_reply(200, json::object{{"participant_id", format_id(*id)},
+                                                            {"state", store::presence_name(p->state)},
+                                                            {"last_seen_at", p->last_seen_at}});
+                 });
+}
+
+struct client::impl {
+  impl(std::string base_url, std::string secret, store::chat_store& db, metrics_registry& metrics)
+      : rpc("presence", std::move(base_url), std::move(secret), metrics), db(db) {}
+
+  rpc::client rpc;
+  store::chat_store& db;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::string server;  // the reporting chat server (one per process)
+  std::deque<reported_connection> pending;
+  bool snapshot_wanted = false;
+  // Every open connection reported through this client: the snapshot.
+  std::map<std::uint64_t, connection_report> open;
+  std::thread sender;
+
+  void enqueue(const std::string& server_id, reported_connection c) {
+    {
+      std::lock_guard lock(mu);
+      server = server_id;
+      if (c.closed) {
+        open.erase(c.conn.connection_id);
+      } else {
+        open[c.conn.connection_id] = c.conn;
+      }
+      if (pending.size() >= max_pending) {
+        pending.pop_front();
+        snapshot_wanted = true;
+      }
+      pending.push_back(c);
+    }
+    cv.notify_one();
+  }
+
+  // One thread sends everything, so changes and snapshots arrive in the order
+  // they were made; a snapshot replaces the changes queued before it.
+  void run() {
+    std::unique_lock lock(mu);
+    for (;;) {
+      cv.wait(lock, [this] { return stopping || snapshot_wanted || !pending.empty(); });
+      if (stopping) return;
+      report r;
+      r.server = server;
+      if (snapshot_wanted) {
+        snapshot_wanted = false;
+        pending.clear();
+        r.snapshot = true;
+        for (const auto& [id, c] : open) r.connections.push_back({c, false});
+      } else {
+        while (!pending.empty() && r.connections.size() < max_batch) {
+          r.connections.push_back(pending.front());
+          pending.pop_front();
+        }
+      }
+      lock.unlock();
+      auto sent = rpc.call("POST", report_path, report_body(r));
+      lock.lock();
+      if (!sent) {
+        // The next snapshot carries the current truth; retrying old changes
+        // would only replay history.
+        spdlog::warn("presence: report to {} failed: {}", rpc.base_url(), sent.err().message);
+        pending.clear();
+      }
+    }
+  }
+};
+
+client::client(std::string base_url, std::string secret, store::chat_store& db, metrics_registry& metrics)
+    : impl_(std::make_unique<impl>(std::move(base_url), std::move(secret), db, metrics)) {}
+
+client::~client() { stop(); }
+
+void client::start() {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->sender.joinable()) return;
+  impl_->stopping = false;
+  impl_->sender = std::thread([this] { impl_->run(); });
+}
+
+void client::stop() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->sender.joinable()) impl_->sender.join();
+}
+
+void client::connection_state(const std::string& server_id, std::uint64_t connection_id, std::uint64_t participant_id,
+                              presence_state state) {
+  impl_->enqueue(server_id, {{connection_id, participant_id, state}, false});
+}
+
+void client::connection_closed(const std::string& server_id, std::uint64_t connection_id,
+                               std::uint64_t participant_id) {
+  impl_->enqueue(server_id, {{connection_id, participant_id, presence_state::offline}, true});
+}
+
+void client::refresh(const std::string& server_id) {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->server = server_id;
+    impl_->snapshot_wanted = true;
+  }
+  impl_->cv.notify_one();
+}
+
+result<store::presence> client::get(std::uint64_t participant_id) {
+  auto body = impl_->rpc.call("GET", std::string(state_path_prefix) + format_id(participant_id));
+  if (!body) {
+    if (body.err().code != errc::unavailable) return std::move(body).err();
+    // The presence service stores every change: its last word stands in.
+    return impl_->db.get_presence(participant_id);
+  }
+  auto o = parse_json_object(*body);
+  if (!o) return make_error(errc::unavailable, "presence service answered nonsense");
+  json_fields f(*o);
+  f.ignore("participant_id");
+  auto state = f.str("state", true);
+  auto last = f.integer("last_seen_at", true, 0, std::numeric_limits<std::int64_t>::max());
+  if (auto s = f.finish(); !s) return make_error(errc::unavailable, "presence service answered nonsense");
+  auto ps = parse_state(*state);
+  if (!ps) return make_error(errc::unavailable, "presence service answered an unknown state");
+  return store::presence{participant_id, *ps, *last};
+}
+
+}  // namespace chatd::presence

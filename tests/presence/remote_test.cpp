@@ -1,0 +1,161 @@
+// The presence role across processes: chat servers' clients report over
+// signed HTTP to a real presence service, which aggregates per participant
+// across servers.
+#include "presence/remote.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "common/ids.h"
+#include "common/metrics.h"
+#include "common/worker_pool.h"
+#include "net/server.h"
+#include "temp_store.h"
+
+namespace chatd::presence {
+namespace {
+
+using namespace std::chrono_literals;
+using store::presence_state;
+
+// Polls until `pred` holds; the report path is asynchronous by design.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = 5s) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+class presence_remote : public ::testing::Test {
+ protected:
+  presence_remote() : svc_(*db_, config(), {}), io_(1), workers_(2, "presence-test") {}
+  static presence_config config() {
+    presence_config c;
+    c.timeout_ms = 1000;
+    return c;
+  }
+  void SetUp() override {
+    add_internal_routes(routes_, svc_, "secret");
+    server_ = std::make_unique<net::http_server>(io_, workers_, routes_, net::server_options{});
+    io_.start();
+    url_ = "http://" + server_->start();
+  }
+  void TearDown() override {
+    server_->stop(1s);
+    io_.stop();
+    workers_.stop();
+  }
+
+  testing::temp_store db_;
+  service svc_;
+  net::io_pool io_;
+  worker_pool workers_;
+  net::router routes_;
+  std::unique_ptr<net::http_server> server_;
+  std::string url_;
+  metrics_registry metrics_;
+};
+
+TEST_F(presence_remote, aggregates_across_chat_servers) {
+  client a(url_, "secret", *db_, metrics_);
+  client b(url_, "secret", *db_, metrics_);
+  a.start();
+  b.start();
+  a.connection_state("cs-a", 1, 42, presence_state::active);
+  b.connection_state("cs-b", 2, 42, presence_state::inactive);
+  ASSERT_TRUE(eventually([&] { return svc_.connection_count() == 2; }));
+  EXPECT_EQ(a.get(42)->state, presence_state::active);
+  // The active connection on one server closes while the other server still
+  // holds an inactive one: inactive, and both servers' clients agree.
+  a.connection_closed("cs-a", 1, 42);
+  ASSERT_TRUE(eventually([&] { return svc_.connection_count() == 1; }));
+  EXPECT_EQ(a.get(42)->state, presence_state::inactive);
+  EXPECT_EQ(b.get(42)->state, presence_state::inactive);
+  b.connection_closed("cs-b", 2, 42);
+  ASSERT_TRUE(eventually([&] { return svc_.connection_count() == 0; }));
+  auto off = b.get(42);
+  ASSERT_TRUE(off);
+  EXPECT_EQ(off->state, presence_state::offline);
+  EXPECT_GT(off->last_seen_at, 0);
+  a.stop();
+  b.stop();
+}
+
+TEST_F(presence_remote, a_snapshot_repairs_what_was_lost) {
+  // Reports made while the client is not running are sent in order once it
+  // starts; a refresh() sends the whole truth.
+  client a(url_, "secret", *db_, metrics_);
+  a.connection_state("cs-a", 1, 7, presence_state::active);
+  a.connection_state("cs-a", 2, 8, presence_state::active);
+  a.connection_closed("cs-a", 2, 8);
+  a.start();
+  a.refresh("cs-a");
+  ASSERT_TRUE(eventually([&] { return svc_.connection_count() == 1; }));
+  EXPECT_EQ(svc_.get(7)->state, presence_state::active);
+  EXPECT_EQ(svc_.get(8)->state, presence_state::offline);
+  // A chat server that stops refreshing loses its connections at the timeout.
+  a.stop();
+  EXPECT_EQ(svc_.sweep(now_ms() + 1500), 1u);
+  EXPECT_EQ(svc_.get(7)->state, presence_state::offline);
+}
+
+TEST_F(presence_remote, wrong_secret_changes_nothing_and_get_falls_back_to_the_store) {
+  client wrong(url_, "not-it", *db_, metrics_);
+  wrong.start();
+  wrong.connection_state("cs-x", 1, 9, presence_state::active);
+  // A marker through a correctly signed client, sent after the refused one.
+  client right(url_, "secret", *db_, metrics_);
+  right.start();
+  right.connection_state("cs-y", 2, 10, presence_state::active);
+  ASSERT_TRUE(eventually([&] { return svc_.get(10)->state == presence_state::active; }));
+  ASSERT_TRUE(eventually([&] {
+    return metrics_.render().find("chatd_internal_calls_total{outcome=\"failed\",service=\"presence\"} 1") !=
+           std::string::npos;
+  }));
+  EXPECT_EQ(svc_.get(9)->state, presence_state::offline);
+  wrong.stop();
+  right.stop();
+
+  // The presence service unreachable: the stored state answers.
+  std::string gone_url = url_;
+  server_->stop(1s);
+  client orphan(gone_url, "secret", *db_, metrics_);
+  auto p = orphan.get(10);
+  ASSERT_TRUE(p) << p.err().message;
+  EXPECT_EQ(p->state, presence_state::active);
+}
+
+TEST(presence_report, parsing_is_strict) {
+  report r;
+  r.server = "cs-1";
+  r.connections.push_back({{1, 2, presence_state::inactive}, false});
+  r.connections.push_back({{3, 2, presence_state::offline}, true});
+  auto back = parse_report(report_body(r));
+  ASSERT_TRUE(back) << back.err().message;
+  EXPECT_EQ(back->server, "cs-1");
+  ASSERT_EQ(back->connections.size(), 2u);
+  EXPECT_EQ(back->connections[0].conn.state, presence_state::inactive);
+  EXPECT_TRUE(back->connections[1].closed);
+  for (const char* bad : {
+           "[]",
+           R"({"server":"s","snapshot":false})",
+           R"({"server":"","snapshot":false,"connections":[]})",
+           R"({"server":"s","snapshot":"no","connections":[]})",
+           R"({"server":"s","snapshot":false,"connections":[{"id":"1","participant_id":"2","state":"away"}]})",
+           R"({"server":"s","snapshot":false,"connections":[{"id":"1","participant_id":"2"}]})",
+           R"({"server":"s","snapshot":true,"connections":[{"id":"1","participant_id":"2","state":"closed"}]})",
+           R"({"server":"s","snapshot":false,"connections":[],"x":1})",
+       }) {
+    auto p = parse_report(bad);
+    ASSERT_FALSE(p) << bad;
+    EXPECT_EQ(p.err().code, errc::bad_request) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace chatd::presence

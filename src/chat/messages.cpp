@@ -7,8 +7,18 @@
 
 #include "common/ids.h"
 #include "common/json.h"
+#include "common/log.h"
+#include "common/worker_pool.h"
 
 namespace chatd::chat {
+
+message_service::message_service(store::chat_store& db, id_generator& ids, conversation_service& conversations,
+                                 publisher& pub, std::size_t store_threads)
+    : db_(db),
+      ids_(ids),
+      conversations_(conversations),
+      pub_(pub),
+      store_pool_(std::make_shared<worker_pool>(std::max<std::size_t>(1, store_threads), "msg-store")) {}
 
 status message_service::validate_body(std::string_view body) {
   if (!valid_utf8(body)) return make_error(errc::bad_request, "body is not valid UTF-8");
@@ -31,6 +41,22 @@ event message_event(event_kind kind, const store::message& m, const origin& from
   e.origin_connection = from.connection;
   e.sent_at_ms = from.received_at_ms;
   return e;
+}
+
+// The ack promises that the message can be read, edited and deleted: store
+// it before acking. The queue has it durably already, so the main chat
+// service would store it too; storing here only makes it visible sooner.
+void store_accepted(store::chat_store& db, store::message m, bool duplicate,
+                    const message_service::send_callback& done) {
+  auto s = db.insert_message(m);
+  if (!s && s.err().code == errc::unavailable) s = db.insert_message(m);
+  if (!s) {
+    // Queued but not readable yet: no ack. A retry with the same
+    // client_msg_id answers with the original once it is stored.
+    spdlog::warn("message {} is queued but could not be stored yet: {}", m.id, s.err().message);
+    return done(make_error(errc::unavailable, "the message was queued but not stored yet: " + s.err().message));
+  }
+  done(send_result{std::move(m), duplicate});
 }
 
 }  // namespace
@@ -89,17 +115,21 @@ void message_service::send_async(const participant& caller, std::uint64_t conver
       // Under the stripe lock: ids of one conversation enter the queue in
       // the order they were assigned. The completion captures the store, not
       // this service, because the queue may complete it while shutting down.
-      pub_.publish_durable(
-          message_event(event_kind::message, m, from), [&db = db_, m, done = std::move(done)](status s) mutable {
-            if (!s) {
-              if (!m.client_msg_id.empty()) {
-                (void)db.release_client_msg_id(m.conversation_id, m.sender_id, m.client_msg_id, m.id);
-              }
-              return done(
-                  make_error(errc::unavailable, "the message queue did not accept the message: " + s.err().message));
-            }
-            done(send_result{std::move(m), false});
-          });
+      pub_.publish_durable(message_event(event_kind::message, m, from), [&db = db_, pool = store_pool_, m,
+                                                                         done = std::move(done)](status s) mutable {
+        if (!s) {
+          if (!m.client_msg_id.empty()) {
+            (void)db.release_client_msg_id(m.conversation_id, m.sender_id, m.client_msg_id, m.id);
+          }
+          return done(
+              make_error(errc::unavailable, "the message queue did not accept the message: " + s.err().message));
+        }
+        // Off the queue's completion thread, which must not wait for the store.
+        auto store_and_ack = [&db, m = std::move(m), done = std::move(done)]() mutable {
+          store_accepted(db, std::move(m), false, done);
+        };
+        if (!pool->post(store_and_ack)) store_and_ack();
+      });
       return;
     }
   }
@@ -118,10 +148,14 @@ void message_service::send_async(const participant& caller, std::uint64_t conver
   // the original id. Storing is idempotent by id; clients drop duplicates.
   m.id = existing;
   m.created_at = id_timestamp_ms(existing);
-  pub_.publish_durable(message_event(event_kind::message, m, from), [m, done = std::move(done)](status s) mutable {
-    if (!s) return done(std::move(s).err());
-    done(send_result{std::move(m), true});
-  });
+  pub_.publish_durable(message_event(event_kind::message, m, from),
+                       [&db = db_, pool = store_pool_, m, done = std::move(done)](status s) mutable {
+                         if (!s) return done(std::move(s).err());
+                         auto store_and_ack = [&db, m = std::move(m), done = std::move(done)]() mutable {
+                           store_accepted(db, std::move(m), true, done);
+                         };
+                         if (!pool->post(store_and_ack)) store_and_ack();
+                       });
 }
 
 result<store::message> message_service::load_for_change(const participant& caller, std::uint64_t message_id) {

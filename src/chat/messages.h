@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -17,7 +18,8 @@
 
 namespace chatd {
 class id_generator;
-}
+class worker_pool;
+}  // namespace chatd
 
 namespace chatd::chat {
 
@@ -38,8 +40,10 @@ struct send_result {
 
 class message_service {
  public:
-  message_service(store::chat_store& db, id_generator& ids, conversation_service& conversations, publisher& pub)
-      : db_(db), ids_(ids), conversations_(conversations), pub_(pub) {}
+  // `store_threads`: threads that store an accepted message between its
+  // durable hand-off and its ack (see send_async).
+  message_service(store::chat_store& db, id_generator& ids, conversation_service& conversations, publisher& pub,
+                  std::size_t store_threads = 4);
 
   // Body: 1..4000 code points (empty: bad_request, longer: too_large), at most
   // 16 KiB. Blocks until the queue has the message durably.
@@ -47,8 +51,14 @@ class message_service {
                            std::string_view body, const origin& from);
   // The same, without waiting: the message gets its id and its place in the
   // queue before this returns (so sends of one caller stay in order), and
-  // `done` runs once it is durable or failed, possibly on the queue's thread
-  // and possibly before this returns. `done` must not block.
+  // `done` runs once it is durable and stored, or failed, on a thread of
+  // this service's or the caller's, possibly before this returns. `done` must
+  // not block.
+  //
+  // Read-your-writes (docs/adr/008-read-your-writes.md): the accepting
+  // process stores the message itself (insert_message: never over an edit)
+  // before the ack, so edit, delete, history and since= see it at once, even
+  // if the main chat service is down or far behind.
   using send_callback = std::function<void(result<send_result>)>;
   void send_async(const participant& caller, std::uint64_t conversation_id, std::string_view client_msg_id,
                   std::string_view body, const origin& from, send_callback done);
@@ -73,6 +83,8 @@ class message_service {
   id_generator& ids_;
   conversation_service& conversations_;
   publisher& pub_;
+  // Shared with queue completions, which may outlive this service.
+  std::shared_ptr<worker_pool> store_pool_;
   // Id assignment and enqueue happen under the conversation's stripe so that
   // id order agrees with queue order within a conversation.
   std::array<std::mutex, 64> stripes_;

@@ -14,7 +14,7 @@ main_chat::main_chat(store::chat_store& db, presence::presence_port& presence, n
     : db_(db),
       presence_(presence),
       notifier_(notifier),
-      stored_(metrics.counter("chatd_messages_stored_total", "Messages stored by the main chat service")),
+      stored_(metrics.counter("chatd_messages_stored_total", "Messages the main chat service made sure are stored")),
       duplicates_(metrics.counter("chatd_messages_duplicate_total", "Redelivered or duplicate messages skipped")),
       notify_requests_(
           metrics.counter("chatd_notify_requests_total", "Recipients handed to the notification service")) {}
@@ -42,16 +42,10 @@ status main_chat::store_message(const chat::event& e) {
       return {};
     }
   }
-  auto existing = db_.get_message(m.id);
-  if (existing) {
-    // Redelivered: keep what is stored (it may have been edited or deleted since).
-    duplicates_.inc();
-  } else if (existing.err().code == errc::not_found) {
-    if (auto s = db_.put_message(m); !s) return s;
-    stored_.inc();
-  } else {
-    return std::move(existing).err();
-  }
+  // Usually stored already by the process that accepted it (before its ack);
+  // insert_message never overwrites an edit or delete made since.
+  if (auto s = db_.insert_message(m); !s) return s;
+  stored_.inc();
   if (auto s = db_.touch_conversation(m.conversation_id, m.created_at, m.id); !s) return s;
   // The sender has read their own message; it never counts as unread for them.
   if (auto r = db_.mark_read(m.sender_id, m.conversation_id, m.id); !r) return std::move(r).err();

@@ -1,0 +1,132 @@
+// A chat server: the WebSocket channel, its consumer of the queue (a group of
+// its own, from the latest offset: what it missed while down, clients recover
+// with ?since=), its heartbeat to discovery and its presence lease.
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "app/component.h"
+#include "app/consume_loop.h"
+#include "app/context.h"
+#include "chat/events.h"
+#include "chat/publisher.h"
+#include "chatserver/chat_server.h"
+#include "common/ids.h"
+#include "common/metrics.h"
+#include "common/periodic.h"
+#include "discovery/heartbeat_loop.h"
+#include "net/server.h"
+#include "participants/service.h"
+#include "presence/presence.h"
+#include "queue/queue.h"
+
+namespace chatd::app {
+namespace {
+
+std::string random_suffix() {
+  std::random_device rd;
+  return std::to_string(rd() % 1000000);
+}
+
+chatserver::options server_options(context& ctx) {
+  chatserver::options o;
+  const auto& cs = ctx.cfg().chat_server;
+  o.server_id = cs.id.empty() ? "cs-" + std::to_string(ctx.ids().node()) : cs.id;
+  o.max_connections = cs.max_connections;
+  return o;
+}
+
+class chat_server_component final : public component {
+ public:
+  explicit chat_server_component(context& ctx)
+      : ctx_(ctx),
+        opt_(server_options(ctx)),
+        chat_(chatserver::deps{ctx.db(), ctx.participants(), ctx.conversations(), ctx.messages(), ctx.presence(),
+                               ctx.send_limit(), ctx.metrics(), ctx.workers()},
+              opt_),
+        loop_(
+            ctx.queue(), "chat-server-" + opt_.server_id + "-" + random_suffix(),
+            {ctx.topic_names().messages, ctx.topic_names().events}, queue::start_position::latest,
+            [this](const queue::record& r) -> status {
+              auto e = chat::decode_event(r.value);
+              if (!e) return std::move(e).err();
+              chat_.on_event(*e);
+              return {};
+            },
+            "chat-consumer") {
+    // A ban closes this server's connections at once, and every other
+    // server's through the events topic.
+    ctx.participants().on_ban([this, &pub = ctx.publisher()](std::uint64_t pid) {
+      chat_.close_participant(pid, net::ws_close_policy, "banned");
+      chat::event e;
+      e.kind = chat::event_kind::ban;
+      e.participant_id = pid;
+      pub.publish_ephemeral(e);
+    });
+    routes_.add_ws("/v1/ws", [this](net::http_request& req) { return chat_.upgrade(req); });
+    add_health_routes(routes_, ctx.metrics());
+    const auto& cs = ctx.cfg().chat_server;
+    net::server_options so;
+    so.listen = cs.listen;
+    so.max_connections = cs.max_connections + 64;
+    so.ws_max_queued_frames = cs.max_queued_frames;
+    so.ws_idle_timeout = std::chrono::milliseconds(ctx.cfg().presence.timeout_ms);
+    http_ = std::make_unique<net::http_server>(ctx.io(), ctx.workers(), routes_, so);
+  }
+
+  void start() override {
+    loop_.start();
+    auto bound = http_->start();
+    const auto& cfg = ctx_.cfg();
+    std::string url = cfg.chat_server.public_url.empty() ? "ws://" + bound + "/v1/ws" : cfg.chat_server.public_url;
+    auto max = static_cast<double>(cfg.chat_server.max_connections);
+    heartbeat_ = std::make_unique<discovery::heartbeat_loop>(
+        ctx_.registry(),
+        [this, url, max] {
+          const auto& cs = ctx_.cfg().chat_server;
+          discovery::server_info s;
+          s.id = opt_.server_id;
+          s.url = url;
+          s.region = cs.region;
+          s.lat = cs.lat;
+          s.lon = cs.lon;
+          s.load = std::min(1.0, static_cast<double>(chat_.connections()) / max);
+          return s;
+        },
+        std::chrono::milliseconds(cfg.chat_server.heartbeat_ms),
+        std::chrono::milliseconds(cfg.discovery.server_ttl_ms));
+    (void)heartbeat_->start();
+    // The presence lease: this server's connections still count.
+    auto& presence = ctx_.presence();
+    presence.refresh(opt_.server_id);
+    lease_ =
+        std::make_unique<periodic>(std::chrono::milliseconds(std::max<std::int64_t>(cfg.presence.timeout_ms / 3, 50)),
+                                   [&presence, id = opt_.server_id] { presence.refresh(id); });
+    announce("chat-server", bound);
+  }
+
+  void stop() override {
+    if (heartbeat_) heartbeat_->stop();
+    chat_.stop();
+    if (http_) http_->stop();
+    loop_.stop();
+    if (lease_) lease_->stop();
+  }
+
+ private:
+  context& ctx_;
+  chatserver::options opt_;
+  chatserver::chat_server chat_;
+  consume_loop loop_;
+  net::router routes_;
+  std::unique_ptr<net::http_server> http_;
+  std::unique_ptr<discovery::heartbeat_loop> heartbeat_;
+  std::unique_ptr<periodic> lease_;
+};
+
+}  // namespace
+
+std::unique_ptr<component> make_chat_server(context& ctx) { return std::make_unique<chat_server_component>(ctx); }
+
+}  // namespace chatd::app

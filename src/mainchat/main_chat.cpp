@@ -1,6 +1,7 @@
 #include "mainchat/main_chat.h"
 
 #include "chat/events.h"
+#include "chat/messages.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "notification/notifier.h"
@@ -52,10 +53,17 @@ status main_chat::store_message(const chat::event& e) {
 
   auto members = db_.list_members(m.conversation_id);
   if (!members) return std::move(members).err();
+  std::vector<std::uint64_t> recipients;
+  recipients.reserve(members->size());
   for (auto pid : *members) {
-    if (pid == m.sender_id) continue;
-    auto p = presence_.get(pid);
-    if (p && p->state == store::presence_state::active) continue;
+    if (pid != m.sender_id) recipients.push_back(pid);
+  }
+  if (recipients.empty()) return {};
+  // One question for all recipients (one round trip to the presence role).
+  auto states = presence_.get_many(recipients);
+  for (std::size_t i = 0; i < recipients.size(); ++i) {
+    const auto pid = recipients[i];
+    if (states && (*states)[i].state == store::presence_state::active) continue;
     // Notification is idempotent per (recipient, message), so a redelivered
     // record asks again harmlessly; asking again is what makes it reliable.
     notify_requests_.inc();
@@ -67,22 +75,6 @@ status main_chat::store_message(const chat::event& e) {
   return {};
 }
 
-status main_chat::update_message(const chat::event& e) {
-  const auto& m = e.message;
-  auto current = db_.get_message(m.id);
-  if (!current) {
-    if (current.err().code != errc::not_found) return std::move(current).err();
-    return db_.put_message(m);
-  }
-  // A delete is final: a late edit must not bring the message back. Older
-  // updates (by edited_at) do not overwrite newer ones on redelivery.
-  if (current->deleted) return {};
-  if (!m.deleted && current->edited_at > m.edited_at) return {};
-  auto next = *current;
-  next.body = m.deleted ? std::string() : m.body;
-  next.deleted = m.deleted;
-  next.edited_at = m.edited_at;
-  return db_.put_message(next);
-}
+status main_chat::update_message(const chat::event& e) { return chat::message_service::store_change(db_, e.message); }
 
 }  // namespace chatd::mainchat

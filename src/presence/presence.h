@@ -31,6 +31,18 @@ class presence_port {
   // The server's connections are still there (its lease).
   virtual void refresh(const std::string& server_id) = 0;
   virtual result<store::presence> get(std::uint64_t participant_id) = 0;
+  // The same for several participants, in the order asked (one round trip
+  // across processes; main-chat asks for every recipient of a message).
+  virtual result<std::vector<store::presence>> get_many(const std::vector<std::uint64_t>& participant_ids) {
+    std::vector<store::presence> out;
+    out.reserve(participant_ids.size());
+    for (auto id : participant_ids) {
+      auto p = get(id);
+      if (!p) return std::move(p).err();
+      out.push_back(*p);
+    }
+    return out;
+  }
 };
 
 // One open connection of a chat server, as the server reports it.

@@ -31,6 +31,24 @@ std::optional<presence_state> parse_state(std::string_view s) {
   return std::nullopt;
 }
 
+json::object presence_json(const store::presence& p) {
+  return json::object{{"participant_id", format_id(p.participant_id)},
+                      {"state", store::presence_name(p.state)},
+                      {"last_seen_at", p.last_seen_at}};
+}
+
+result<store::presence> parse_presence(const json::value& v, std::uint64_t expected_id) {
+  if (!v.is_object()) return make_error(errc::unavailable, "presence service answered nonsense");
+  json_fields f(v.get_object());
+  auto id = f.id("participant_id", true);
+  auto state = f.str("state", true);
+  auto last = f.integer("last_seen_at", true, 0, std::numeric_limits<std::int64_t>::max());
+  if (auto s = f.finish(); !s) return make_error(errc::unavailable, "presence service answered nonsense");
+  auto ps = parse_state(*state);
+  if (!ps || *id != expected_id) return make_error(errc::unavailable, "presence service answered nonsense");
+  return store::presence{*id, *ps, *last};
+}
+
 }  // namespace
 
 std::string report_body(const report& r) {
@@ -87,6 +105,7 @@ result<report> parse_report(std::string_view body) {
 }
 
 void add_internal_routes(net::router& routes, service& target, std::string secret) {
+  const std::string secret_copy = secret;
   rpc::add_route(routes, "POST", std::string(report_path), secret, [&target](net::http_request& req) {
     auto r = parse_report(req.body);
     if (!r) return net::error_reply(r.err());
@@ -112,10 +131,33 @@ void add_internal_routes(net::router& routes, service& target, std::string secre
                    if (!id) return net::error_reply(errc::not_found, "no such participant");
                    auto p = target.get(*id);
                    if (!p) return net::error_reply(p.err());
-                   return net::json_reply(200, json::object{{"participant_id", format_id(*id)},
-                                                            {"state", store::presence_name(p->state)},
-                                                            {"last_seen_at", p->last_seen_at}});
+                   return net::json_reply(200, presence_json(*p));
                  });
+  // A different method from GET {id}, and the literal segment would win anyway.
+  rpc::add_route(routes, "POST", std::string(query_path), secret_copy, [&target](net::http_request& req) {
+    auto o = parse_json_object(req.body);
+    if (!o) return net::error_reply(o.err());
+    json_fields f(*o);
+    f.ignore("participant_ids");
+    if (auto s = f.finish(); !s) return net::error_reply(s.err());
+    auto* ids = o->if_contains("participant_ids");
+    if (!ids || !ids->is_array() || ids->get_array().empty() || ids->get_array().size() > max_query_ids) {
+      return net::error_reply(errc::bad_request, "participant_ids must be an array of 1-1000 ids");
+    }
+    std::vector<std::uint64_t> want;
+    want.reserve(ids->get_array().size());
+    for (const auto& v : ids->get_array()) {
+      auto id = v.is_string() ? parse_id(std::string_view(v.get_string())) : std::nullopt;
+      if (!id) return net::error_reply(errc::bad_request, "participant_ids must hold ids");
+      want.push_back(*id);
+    }
+    auto got = target.get_many(want);
+    if (!got) return net::error_reply(got.err());
+    json::array out;
+    out.reserve(got->size());
+    for (const auto& p : *got) out.push_back(presence_json(p));
+    return net::json_reply(200, json::object{{"presence", std::move(out)}});
+  });
 }
 
 struct client::impl {
@@ -233,16 +275,44 @@ result<store::presence> client::get(std::uint64_t participant_id) {
     // The presence service stores every change: its last word stands in.
     return impl_->db.get_presence(participant_id);
   }
-  auto o = parse_json_object(*body);
-  if (!o) return make_error(errc::unavailable, "presence service answered nonsense");
-  json_fields f(*o);
-  f.ignore("participant_id");
-  auto state = f.str("state", true);
-  auto last = f.integer("last_seen_at", true, 0, std::numeric_limits<std::int64_t>::max());
-  if (auto s = f.finish(); !s) return make_error(errc::unavailable, "presence service answered nonsense");
-  auto ps = parse_state(*state);
-  if (!ps) return make_error(errc::unavailable, "presence service answered an unknown state");
-  return store::presence{participant_id, *ps, *last};
+  std::error_code ec;
+  auto v = json::parse(*body, ec);
+  if (ec) return make_error(errc::unavailable, "presence service answered nonsense");
+  return parse_presence(v, participant_id);
+}
+
+result<std::vector<store::presence>> client::get_many(const std::vector<std::uint64_t>& participant_ids) {
+  std::vector<store::presence> out;
+  out.reserve(participant_ids.size());
+  for (std::size_t from = 0; from < participant_ids.size(); from += max_query_ids) {
+    auto to = std::min(participant_ids.size(), from + max_query_ids);
+    json::array ids;
+    for (auto k = from; k < to; ++k) ids.push_back(json::value(format_id(participant_ids[k])));
+    auto body = impl_->rpc.call("POST", query_path, json::serialize(json::object{{"participant_ids", std::move(ids)}}));
+    if (!body) {
+      if (body.err().code != errc::unavailable) return std::move(body).err();
+      // As get(): the stored rows stand in while the service is away.
+      for (auto k = from; k < to; ++k) {
+        auto p = impl_->db.get_presence(participant_ids[k]);
+        if (!p) return std::move(p).err();
+        out.push_back(*p);
+      }
+      continue;
+    }
+    std::error_code ec;
+    auto v = json::parse(*body, ec);
+    const json::array* arr = nullptr;
+    if (!ec && v.is_object()) {
+      if (auto* a = v.get_object().if_contains("presence"); a && a->is_array()) arr = &a->get_array();
+    }
+    if (!arr || arr->size() != to - from) return make_error(errc::unavailable, "presence service answered nonsense");
+    for (auto k = from; k < to; ++k) {
+      auto p = parse_presence((*arr)[k - from], participant_ids[k]);
+      if (!p) return std::move(p).err();
+      out.push_back(*p);
+    }
+  }
+  return out;
 }
 
 }  // namespace chatd::presence

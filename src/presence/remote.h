@@ -10,6 +10,8 @@
 //        is closed). snapshot=false: changes, in the order they happened.
 //   GET  /v1/internal/presence/{id}
 //        -> 200 {"participant_id","state","last_seen_at"}
+//   POST /v1/internal/presence/query {"participant_ids":["<id>",...]} (1..1000)
+//        -> 200 {"presence":[{"participant_id","state","last_seen_at"},...]} in that order
 #pragma once
 
 #include <cstdint>
@@ -30,6 +32,8 @@ namespace chatd::presence {
 
 inline constexpr std::string_view report_path = "/v1/internal/presence/report";
 inline constexpr std::string_view state_path_prefix = "/v1/internal/presence/";
+inline constexpr std::string_view query_path = "/v1/internal/presence/query";
+inline constexpr std::size_t max_query_ids = 1000;
 
 // A report's connections; `closed` is carried as its own flag.
 struct reported_connection {
@@ -68,6 +72,7 @@ class client : public presence_port {
                          std::uint64_t participant_id) override;
   void refresh(const std::string& server_id) override;
   result<store::presence> get(std::uint64_t participant_id) override;
+  result<std::vector<store::presence>> get_many(const std::vector<std::uint64_t>& participant_ids) override;
 
  private:
   struct impl;

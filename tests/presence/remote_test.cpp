@@ -86,6 +86,31 @@ TEST_F(presence_remote, aggregates_across_chat_servers) {
   b.stop();
 }
 
+TEST_F(presence_remote, asks_for_many_in_one_call_in_order) {
+  client a(url_, "secret", *db_, metrics_);
+  a.start();
+  a.connection_state("cs-a", 1, 5, presence_state::active);
+  a.connection_state("cs-a", 2, 6, presence_state::inactive);
+  ASSERT_TRUE(eventually([&] { return svc_.connection_count() == 2; }));
+  std::vector<std::uint64_t> ids = {6, 99, 5};
+  auto got = a.get_many(ids);
+  ASSERT_TRUE(got) << got.err().message;
+  ASSERT_EQ(got->size(), 3u);
+  EXPECT_EQ((*got)[0].state, presence_state::inactive);
+  EXPECT_EQ((*got)[1].state, presence_state::offline);
+  EXPECT_EQ((*got)[2].state, presence_state::active);
+  EXPECT_EQ((*got)[2].participant_id, 5u);
+  // More than one request's worth is split, and still in order.
+  std::vector<std::uint64_t> many;
+  for (std::uint64_t i = 1; i <= max_query_ids + 5; ++i) many.push_back(i);
+  auto all = a.get_many(many);
+  ASSERT_TRUE(all) << all.err().message;
+  ASSERT_EQ(all->size(), many.size());
+  EXPECT_EQ((*all)[4].state, presence_state::active);  // participant 5
+  EXPECT_EQ(all->back().participant_id, many.back());
+  a.stop();
+}
+
 TEST_F(presence_remote, a_snapshot_repairs_what_was_lost) {
   // Reports made while the client is not running are sent in order once it
   // starts; a refresh() sends the whole truth.

@@ -182,6 +182,9 @@ result<store::message> message_service::edit(const participant& caller, std::uin
   if (auto s = publish_and_wait(message_event(event_kind::message_updated, *m, from)); !s) {
     return make_error(errc::unavailable, s.err().message);
   }
+  // Read-your-writes, as for sends (ADR 008).
+  if (auto s = store_change(db_, *m); !s)
+    return make_error(errc::unavailable, "changed but not stored yet: " + s.err().message);
   return m;
 }
 
@@ -199,7 +202,25 @@ result<store::message> message_service::remove(const participant& caller, std::u
   if (auto s = publish_and_wait(message_event(event_kind::message_updated, *m, from)); !s) {
     return make_error(errc::unavailable, s.err().message);
   }
+  // Read-your-writes, as for sends (ADR 008).
+  if (auto s = store_change(db_, *m); !s)
+    return make_error(errc::unavailable, "changed but not stored yet: " + s.err().message);
   return m;
+}
+
+status message_service::store_change(store::chat_store& db, const store::message& changed) {
+  auto current = db.get_message(changed.id);
+  if (!current) {
+    if (current.err().code != errc::not_found) return std::move(current).err();
+    return db.put_message(changed);
+  }
+  if (current->deleted) return {};
+  if (!changed.deleted && current->edited_at > changed.edited_at) return {};
+  auto next = *current;
+  next.body = changed.deleted ? std::string() : changed.body;
+  next.deleted = changed.deleted;
+  next.edited_at = changed.edited_at;
+  return db.put_message(next);
 }
 
 result<std::uint64_t> message_service::mark_read(const participant& caller, std::uint64_t conversation_id,

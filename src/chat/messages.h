@@ -75,6 +75,12 @@ class message_service {
 
   static status validate_body(std::string_view body);
 
+  // Stores an edit or delete unless what is stored is newer: a delete is
+  // final, and an older edit never replaces a newer one. Both the accepting
+  // process (before its ack) and the main chat service (consuming the
+  // record) store changes through this, in any order.
+  static status store_change(store::chat_store& db, const store::message& changed);
+
  private:
   status publish_and_wait(const event& e);
   result<store::message> load_for_change(const participant& caller, std::uint64_t message_id);

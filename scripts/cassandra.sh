@@ -106,6 +106,10 @@ memtable_allocation_type: unslabbed_heap_buffers
 memtable_heap_space: 128MiB
 memtable_offheap_space: 128MiB
 key_cache_size: 16MiB
+# Every keyspace prepares its own statements; the default cache (10 MiB at
+# this heap) thrashes with a test run's hundreds of keyspaces, and a
+# statement evicted between its re-prepare and its retry fails the request.
+prepared_statements_cache_size: 128MiB
 counter_cache_size: 0MiB
 concurrent_reads: 8
 concurrent_writes: 16

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  build-essential cmake ninja-build ccache pkg-config git curl
+  build-essential cmake ninja-build ccache pkg-config git curl openssl
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   librocksdb-dev libsodium-dev libssl-dev
   libtoml11-dev libspdlog-dev libfmt-dev libcli11-dev

@@ -213,7 +213,11 @@ chat::publisher& context::publisher() {
 }
 
 net::io_pool& context::io() {
-  if (!p_->io) p_->io = std::make_unique<net::io_pool>(cfg_.node.io_threads ? cfg_.node.io_threads : cores());
+  if (!p_->io) {
+    p_->io = std::make_unique<net::io_pool>(cfg_.node.io_threads ? cfg_.node.io_threads : cores());
+    // Components may bind their listeners in start(), after the context started.
+    if (p_->started) p_->io->start();
+  }
   return *p_->io;
 }
 

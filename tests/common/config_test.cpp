@@ -137,5 +137,23 @@ TEST(config, syntax_error_names_the_file) {
   std::remove(file.c_str());
 }
 
+// The sample configs in deploy/ load as they are (a key renamed in the code
+// must be renamed there too).
+TEST(config, deploy_samples_load) {
+  const std::filesystem::path dir = std::filesystem::path(CHATD_SOURCE_DIR) / "deploy";
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() != ".toml") continue;
+    ++files;
+    auto s = no_env();
+    s.file = e.path().string();
+    config c;
+    ASSERT_NO_THROW(c = load_config(s)) << e.path();
+    EXPECT_EQ(c.storage.backend, "scylla") << e.path();
+    EXPECT_EQ(c.queue.backend, "kafka") << e.path();
+  }
+  EXPECT_EQ(files, 6);
+}
+
 }  // namespace
 }  // namespace chatd

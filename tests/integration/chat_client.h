@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -61,7 +62,10 @@ class chat_client {
     if (d.status != 200) return ::testing::AssertionFailure() << "discovery: " << d.raw;
     const auto& servers = d.obj().at("servers").as_array();
     if (servers.empty()) return ::testing::AssertionFailure() << "no chat servers";
-    std::string url(servers[0].at("url").as_string());
+    // In turn over every server discovery offers, so that the participants
+    // of a test sit on different chat servers when there are several.
+    static std::atomic<std::size_t> next_server{0};
+    std::string url(servers[next_server++ % servers.size()].at("url").as_string());
     return connect_url(url, token, since, token_in_query);
   }
 

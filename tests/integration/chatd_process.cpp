@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -37,8 +39,23 @@ std::string fresh_dir() {
 }
 }  // namespace
 
+namespace {
+// The keyspace and topic prefix of the cluster on this data dir.
+std::string cluster_tag(const std::string& data_dir) {
+  char tag[24];
+  std::snprintf(tag, sizeof tag, "c%015zx", std::hash<std::string>{}(data_dir)&0xfffffffffffffffULL);
+  return tag;
+}
+}  // namespace
+
 std::vector<std::pair<std::string, std::string>> extra_sets_from_env(const std::string& data_dir) {
   std::vector<std::pair<std::string, std::string>> out;
+  if (cluster_mode()) {
+    // One-shot commands (admin create) reach the cluster's chat database.
+    out.emplace_back("storage.backend", "scylla");
+    out.emplace_back("storage.keyspace", cluster_tag(data_dir + "/cluster"));
+    out.emplace_back("storage.consistency", "one");
+  }
   const char* env = std::getenv("CHATD_TEST_SET");
   if (env == nullptr) return out;
   // A name unique to the data dir but stable across restarts on it, usable
@@ -71,15 +88,125 @@ chatd_process::chatd_process(std::vector<std::pair<std::string, std::string>> fl
 }
 
 chatd_process::~chatd_process() {
-  if (pid_ > 0) kill9();
+  if (pid_ > 0 || (cluster_ && pid_ == 0)) kill9();
   if (stdout_fd_ >= 0) ::close(stdout_fd_);
-  if (own_dir_) {
+  // CHATD_TEST_KEEP=1 keeps the data dir and the logs for a post-mortem.
+  if (own_dir_ && std::getenv("CHATD_TEST_KEEP") == nullptr) {
     std::error_code ec;
     fs::remove_all(data_dir_, ec);
   }
 }
 
+bool cluster_mode() {
+  const char* v = std::getenv("CHATD_TEST_CLUSTER");
+  return v != nullptr && std::string(v) == "1";
+}
+
+namespace {
+
+// "notifications.webhook_url" -> "CHATD_NOTIFICATIONS_WEBHOOK_URL".
+std::string env_name(const std::string& key) {
+  std::string out = "CHATD_";
+  for (char c : key) out += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+int chatd_process::run_cluster_script(const std::string& command, std::string* out) const {
+  std::vector<std::pair<std::string, std::string>> env = {
+      {"CHATD_CLUSTER_DIR", data_dir_ + "/cluster"},
+      {"CHATD_BINARY", chatd_binary()},
+      // The engines are the suite's to start (scripts/test.sh does).
+      {"CHATD_CLUSTER_SERVERS", "0"},
+  };
+  // A keyspace and topics of its own, stable for this data dir.
+  const std::string tag = cluster_tag(data_dir_ + "/cluster");
+  env.emplace_back("CHATD_STORAGE_KEYSPACE", tag);
+  env.emplace_back("CHATD_QUEUE_TOPIC_PREFIX", tag + ".");
+  env.emplace_back("CHATD_AUTH_PASSWORD_COST", "fast");
+  env.emplace_back("CHATD_AUTH_JWT_SECRET", "integration-test-secret-0123456789abcdef");
+  for (const auto& [k, v] : flags_) {
+    // The cluster chooses its own listeners and data dirs.
+    if (k == "gateway.listen" || k == "chat_server.listen" || k == "storage.path") continue;
+    env.emplace_back(env_name(k), v);
+  }
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::dup2(pipe_fds[1], 1);
+    int log = ::open((data_dir_ + "/cluster.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (log >= 0) ::dup2(log, 2);
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    std::string script = std::string(CHATD_SOURCE_DIR) + "/scripts/cluster.sh";
+    ::execl("/bin/bash", "bash", script.c_str(), command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(pipe_fds[1]);
+  std::string text;
+  char chunk[512];
+  for (;;) {
+    auto n = ::read(pipe_fds[0], chunk, sizeof chunk);
+    if (n <= 0) break;
+    text.append(chunk, static_cast<std::size_t>(n));
+  }
+  ::close(pipe_fds[0]);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  if (out) *out = std::move(text);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void chatd_process::start_cluster(std::chrono::milliseconds) {
+  cluster_ = true;
+  std::string out;
+  int rc = run_cluster_script("up", &out);
+  std::string gateway_url;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("gateway http://", 0) == 0) gateway_url = line.substr(15);
+  }
+  if (rc != 0 || gateway_url.empty()) {
+    std::ifstream in(data_dir_ + "/cluster.log");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    throw std::runtime_error("scripts/cluster.sh up failed (" + std::to_string(rc) + "):\n" + ss.str());
+  }
+  listeners_["gateway"] = gateway_url;
+  // "<name> <role> running pid <pid> <addr>" per process.
+  std::string status;
+  run_cluster_script("status", &status);
+  std::istringstream st(status);
+  chat_servers_.clear();
+  process_addresses_.clear();
+  for (std::string line; std::getline(st, line);) {
+    std::istringstream words(line);
+    std::string name, role, state, pid_word, pid, addr;
+    words >> name >> role >> state >> pid_word >> pid >> addr;
+    if (role == "chat-server" && !addr.empty()) chat_servers_.push_back(addr);
+    if (!addr.empty()) process_addresses_.push_back(addr);
+    if (!addr.empty() && !listeners_.count(role)) listeners_[role] = addr;
+  }
+  if (chat_servers_.empty()) throw std::runtime_error("the cluster has no chat server:\n" + status);
+  pid_ = 0;
+}
+
+std::vector<std::string> chatd_process::process_addresses() const {
+  if (cluster_) return process_addresses_;
+  return {gateway()};
+}
+
+std::vector<std::string> chatd_process::chat_servers() const {
+  if (cluster_) return chat_servers_;
+  return {address("chat-server")};
+}
+
 void chatd_process::start(std::chrono::milliseconds timeout) {
+  if (role_ == "all" && cluster_mode()) return start_cluster(timeout);
   std::vector<std::pair<std::string, std::string>> sets = {
       {"gateway.listen", "127.0.0.1:0"},
       {"chat_server.listen", "127.0.0.1:0"},
@@ -163,6 +290,11 @@ void chatd_process::start(std::chrono::milliseconds timeout) {
 }
 
 int chatd_process::stop(std::chrono::milliseconds timeout) {
+  if (cluster_) {
+    if (pid_ < 0) return -1;
+    pid_ = -1;
+    return run_cluster_script("down", nullptr);
+  }
   if (pid_ <= 0) return -1;
   ::kill(pid_, SIGTERM);
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -180,6 +312,11 @@ int chatd_process::stop(std::chrono::milliseconds timeout) {
 }
 
 void chatd_process::kill9() {
+  if (cluster_) {
+    if (pid_ >= 0) run_cluster_script("down", nullptr);
+    pid_ = -1;
+    return;
+  }
   if (pid_ <= 0) return;
   ::kill(pid_, SIGKILL);
   int st = 0;

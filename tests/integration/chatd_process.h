@@ -20,14 +20,26 @@ class chatd_process {
   chatd_process& operator=(const chatd_process&) = delete;
 
   // Starts it and waits for every listener and for /healthz. Throws on failure.
+  //
+  // With CHATD_TEST_CLUSTER=1 a process of role "all" is the distributed
+  // layout instead: scripts/cluster.sh up, every role its own process on the
+  // Kafka broker and CQL server, each --set flag passed as its CHATD_*
+  // variable, a keyspace and topic prefix of its own. address("chat-server")
+  // is then the first of chat_servers().
   void start(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   // SIGTERM and wait; returns the exit status (or -1).
   int stop(std::chrono::milliseconds timeout = std::chrono::seconds(20));
   // SIGKILL and reap.
   void kill9();
-  bool running() const { return pid_ > 0; }
+  bool running() const { return pid_ > 0 || (cluster_ && pid_ == 0); }
 
   const std::string& address(const std::string& role) const;  // "host:port"
+  // Every chat server's "host:port" (one unless this is a cluster).
+  std::vector<std::string> chat_servers() const;
+  bool is_cluster() const { return cluster_; }
+  // "host:port" of every process's listener (each serves /metrics): the
+  // gateway's alone unless this is a cluster.
+  std::vector<std::string> process_addresses() const;
   std::string gateway() const { return address("gateway"); }
   const std::string& data_dir() const { return data_dir_; }
   std::string log() const;  // what it wrote to stderr
@@ -40,7 +52,16 @@ class chatd_process {
   int pid_ = -1;
   int stdout_fd_ = -1;
   std::map<std::string, std::string> listeners_;
+  bool cluster_ = false;
+  std::vector<std::string> chat_servers_;
+  std::vector<std::string> process_addresses_;
+
+  void start_cluster(std::chrono::milliseconds timeout);
+  int run_cluster_script(const std::string& command, std::string* out) const;
 };
+
+// CHATD_TEST_CLUSTER=1: suites run against scripts/cluster.sh.
+bool cluster_mode();
 
 std::string chatd_binary();
 

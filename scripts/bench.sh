@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs the benchmarks recorded in docs/benchmarks.md against a fresh
 # `chatd all` on loopback. Not part of the test suite: figures depend on the
-# machine. Usage: scripts/bench.sh [latency|healthz|store|login|all]
+# machine. Usage: scripts/bench.sh [latency|healthz|store|login|all|layouts]
+#   layouts: send->deliver and chatd's CPU per delivered message on Kafka +
+#   the CQL server, `chatd all` against every role in its own process
+#   (scripts/cluster.sh); starts the engines if they are not running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir="${CHATD_BUILD_DIR:-build}"
@@ -51,6 +54,43 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"kind":"user","username":"bench_login","password":"password123"}'
 LUA
   wrk -t2 -c2 -d10s -s "$data/login.lua" "http://$gateway/v1/auth/login"
+fi
+
+# CPU seconds (user + system) used so far by the given pids.
+cpu_of() {
+  local total=0 pid t
+  for pid in "$@"; do
+    t="$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)"
+    total=$((total + t))
+  done
+  echo "scale=3; $total / $(getconf CLK_TCK)" | bc
+}
+
+# runs the latency bench against $gateway and reports CPU per delivered message of $@.
+measure() {
+  local before after
+  before="$(cpu_of "$@")"
+  "$build_dir/chatd-latency-bench" "$gateway" 2000 20000 64 | tee "$data/bench.out"
+  after="$(cpu_of "$@")"
+  echo "  chatd CPU: $(echo "$after - $before" | bc) s for 22000 messages" \
+    "($(echo "scale=1; ($after - $before) * 1000000 / 22000" | bc) us per delivered message)"
+}
+
+if [ "$what" = layouts ]; then
+  for s in cassandra kafka; do scripts/$s.sh status >/dev/null 2>&1 || scripts/$s.sh start >&2; done
+  real=(--set queue.backend=kafka --set queue.topic_prefix="bench$$." --set storage.backend=scylla
+    --set storage.keyspace="bench$$" --set storage.consistency=one --set auth.password_cost=fast)
+  start_chatd "${real[@]}"
+  echo "== chatd all on Kafka + the CQL server"
+  measure "$pid"
+  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+  echo "== every role its own process (scripts/cluster.sh: 3 chat servers, 2 main-chat)"
+  export CHATD_CLUSTER_DIR="$data/cluster" CHATD_RATE_LIMITS_SEND_PER_SECOND=0 CHATD_RATE_LIMITS_LOGIN_PER_MINUTE=0
+  export CHATD_STORAGE_KEYSPACE="benchc$$" CHATD_QUEUE_TOPIC_PREFIX="benchc$$."
+  gateway="$(scripts/cluster.sh up | tail -1 | sed 's#^gateway http://##')"
+  mapfile -t pids < <(cat "$CHATD_CLUSTER_DIR"/*.pid)
+  measure "${pids[@]}" || true
+  scripts/cluster.sh down
 fi
 
 if [ "$what" = all ] || [ "$what" = store ]; then

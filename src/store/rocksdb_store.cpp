@@ -773,6 +773,7 @@ class rocksdb_chat_store final : public chat_store {
       out.push_back(e);
     }
     if (!it->status().ok()) return unavailable(it->status());
+    order_inbox(out);
     return out;
   }
 

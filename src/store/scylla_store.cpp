@@ -480,6 +480,7 @@ class scylla_chat_store final : public chat_store {
       state = std::move(*next);
     }
     (void)wait_all(cleanup);  // best effort: a later read removes what is left
+    order_inbox(out);
     return out;
   }
 

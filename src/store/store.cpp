@@ -1,8 +1,18 @@
 #include "store/store.h"
 
+#include <algorithm>
+
 #include "common/ids.h"
 
 namespace chatd::store {
+
+void order_inbox(std::vector<inbox_entry>& entries) {
+  auto activity = [](const inbox_entry& e) { return e.last_message_id != 0 ? e.last_message_id : e.conversation_id; };
+  std::stable_sort(entries.begin(), entries.end(), [&](const inbox_entry& a, const inbox_entry& b) {
+    if (a.updated_at != b.updated_at) return a.updated_at > b.updated_at;
+    return activity(a) > activity(b);
+  });
+}
 
 std::uint32_t message_bucket(id_t message_id) {
   std::int64_t since_epoch = id_timestamp_ms(message_id) - id_epoch_ms;

@@ -194,6 +194,13 @@ class chat_store {
   virtual status release_node_id(std::uint32_t node, const std::string& owner) = 0;
 };
 
+// Orders an inbox page newest activity first with a total order: by
+// updated_at, then, within one millisecond, by the activity's snowflake id
+// (the last message's, else the conversation's own), so that a conversation
+// that got a message is never below an empty one created in the same
+// millisecond. Both backends' list_inbox end with it.
+void order_inbox(std::vector<inbox_entry>& entries);
+
 // Messages are partitioned by a fixed time window of their id: the bucket of
 // a snowflake id. Shared by every implementation so that keys agree.
 std::uint32_t message_bucket(id_t message_id);

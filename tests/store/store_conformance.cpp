@@ -392,6 +392,19 @@ TEST_P(StoreConformance, InboxIsOrderedByLastActivity) {
   EXPECT_TRUE(must(db().list_inbox(1, 0)).empty());
 }
 
+// Activity in one millisecond is ordered by its snowflake id: a conversation
+// that got a message sits above an empty one created earlier in that ms.
+TEST_P(StoreConformance, InboxTiesWithinAMillisecondFollowTheIds) {
+  const id_t older = id_at(t0 + 7);
+  const id_t newer = older + 1;    // created later in the same millisecond
+  const id_t message = older + 2;  // a message in `older`, later still
+  ASSERT_TRUE(is_ok(db().create_conversation(make_conversation(older, conversation_kind::group, t0 + 7), {1})));
+  ASSERT_TRUE(is_ok(db().create_conversation(make_conversation(newer, conversation_kind::group, t0 + 7), {1})));
+  EXPECT_EQ(inbox_ids(must(db().list_inbox(1, 10))), (std::vector<id_t>{newer, older}));
+  ASSERT_TRUE(is_ok(db().touch_conversation(older, t0 + 7, message)));
+  EXPECT_EQ(inbox_ids(must(db().list_inbox(1, 10))), (std::vector<id_t>{older, newer}));
+}
+
 TEST_P(StoreConformance, TouchOnlyMovesForward) {
   ASSERT_TRUE(is_ok(db().create_conversation(make_conversation(810, conversation_kind::group, t0), {1})));
   ASSERT_TRUE(is_ok(db().create_conversation(make_conversation(811, conversation_kind::group, t0 + 50), {1})));

@@ -104,7 +104,13 @@ void message_service::send_async(const participant& caller, std::uint64_t conver
   std::uint64_t existing = 0;
   {
     std::lock_guard lock(stripes_[conversation_id % stripes_.size()]);
-    m.id = ids_.next();
+    // Above the newest stored message, which was acked (ADR 008) by any
+    // process, whatever its clock: a reply is never older than what it
+    // answers, and since= and the notification service's redelivery checks
+    // can rely on ids growing within a conversation.
+    auto newest = db_.list_messages(conversation_id, 0, 1);
+    if (!newest) return done(std::move(newest).err());
+    m.id = newest->messages.empty() ? ids_.next() : ids_.next_after(newest->messages.front().id);
     m.created_at = now_ms();
     if (!m.client_msg_id.empty()) {
       auto claimed = db_.claim_client_msg_id(conversation_id, caller.id, m.client_msg_id, m.id);

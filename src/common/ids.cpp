@@ -1,5 +1,6 @@
 #include "common/ids.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <stdexcept>
@@ -11,11 +12,17 @@ std::int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-id_generator::id_generator(std::uint32_t node) : node_(node) {
+id_generator::id_generator(std::uint32_t node, std::int64_t clock_offset_ms)
+    : node_(node), clock_offset_ms_(clock_offset_ms) {
   if (node > id_max_node) throw std::invalid_argument("id node number must be 0.." + std::to_string(id_max_node));
 }
 
-std::uint64_t id_generator::next() { return next_at(now_ms()); }
+std::uint64_t id_generator::next() { return next_at(now_ms() + clock_offset_ms_); }
+
+std::uint64_t id_generator::next_after(std::uint64_t floor) {
+  // Any id in a later millisecond than floor's is greater than floor.
+  return next_at(std::max(now_ms() + clock_offset_ms_, id_timestamp_ms(floor) + 1));
+}
 
 void id_generator::disable() {
   // Under the lock: once disable() returns, no next() is between its check

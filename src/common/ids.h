@@ -31,9 +31,15 @@ inline std::uint64_t id_floor_for_ms(std::int64_t ms) {
 class id_generator {
  public:
   // node must be <= id_max_node; throws std::invalid_argument otherwise.
-  explicit id_generator(std::uint32_t node);
+  // clock_offset_ms shifts this generator's clock (tests of skewed hosts).
+  explicit id_generator(std::uint32_t node, std::int64_t clock_offset_ms = 0);
   // Throw std::runtime_error("node id lease lost") once disable() was called.
   std::uint64_t next();
+  // An id greater than `floor` (an id minted anywhere, e.g. the newest
+  // message of a conversation): when this host's clock is behind the one
+  // that minted `floor`, the id takes the millisecond after floor's, as a
+  // hybrid logical clock does, so ids keep increasing across hosts.
+  std::uint64_t next_after(std::uint64_t floor);
   // For tests: use this clock instead of now_ms().
   std::uint64_t next_at(std::int64_t wall_ms);
   std::uint32_t node() const { return node_; }
@@ -49,6 +55,7 @@ class id_generator {
   std::mutex mu_;
   std::atomic<bool> disabled_{false};
   std::uint32_t node_;
+  std::int64_t clock_offset_ms_;
   std::int64_t last_ms_ = 0;  // ms since id epoch of the last id
   std::uint32_t sequence_ = 0;
 };

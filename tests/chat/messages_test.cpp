@@ -130,6 +130,33 @@ TEST_F(messages_test, a_queue_failure_releases_the_claim) {
   EXPECT_FALSE(ok->duplicate);
 }
 
+// Two processes share the chat database; the second one's clock is a minute
+// behind. Replies it accepts still get ids above what they answer.
+TEST_F(messages_test, ids_keep_increasing_across_processes_with_skewed_clocks) {
+  id_generator behind(2, -60'000);
+  conversation_service other_conversations(*db, behind);
+  recording_publisher other_pub;
+  message_service other(*db, behind, other_conversations, other_pub);
+  std::uint64_t last = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto& svc = i % 2 == 0 ? messages : other;
+    auto& who = i % 2 == 0 ? alice : bob;
+    auto r = svc.send(who, conv, "", "turn " + std::to_string(i), here());
+    ASSERT_TRUE(r) << r.err().message;
+    EXPECT_GT(r->message.id, last) << "turn " << i;
+    last = r->message.id;
+  }
+  // History is in sending order.
+  auto page = db->list_messages(conv, 0, 100);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->messages.size(), 20u);
+  EXPECT_EQ(page->messages.front().body, "turn 19");
+  EXPECT_EQ(page->messages.back().body, "turn 0");
+  // Without the floor, that clock would have minted ids below.
+  id_generator fresh(3, -60'000);
+  EXPECT_LT(fresh.next(), last);
+}
+
 TEST_F(messages_test, ids_follow_queue_order_under_concurrency) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {

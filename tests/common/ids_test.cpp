@@ -98,6 +98,21 @@ TEST(ids, disable_while_minting_stops_every_thread) {
   EXPECT_EQ(minted_after.load(), 0);
 }
 
+TEST(ids, next_after_stays_above_a_floor_from_a_faster_clock) {
+  id_generator ahead(1, 5'000);
+  id_generator behind(2, -5'000);
+  auto floor = ahead.next();
+  auto id = behind.next_after(floor);
+  EXPECT_GT(id, floor);
+  EXPECT_EQ(id_timestamp_ms(id), id_timestamp_ms(floor) + 1);
+  EXPECT_GT(behind.next(), id);  // and its own ids go on from there
+  // A floor in the past changes nothing.
+  id_generator now(3);
+  auto old_floor = behind.next_at(now_ms() - 60'000);
+  auto plain = now.next_after(old_floor);
+  EXPECT_GE(id_timestamp_ms(plain), now_ms() - 1'000);
+}
+
 TEST(ids, parse_and_format) {
   EXPECT_EQ(parse_id("18446744073709551615"), 18446744073709551615ull);
   EXPECT_FALSE(parse_id("18446744073709551616"));

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/ids.h"
+#include "latch.h"
 #include "rocksdb_test_util.h"
 
 namespace chatd::store::testing {
@@ -43,29 +44,7 @@ class flaky_store final : public forwarding_store {
   std::atomic<int> renewals_{0};
 };
 
-class latch {
- public:
-  void set() {
-    {
-      std::lock_guard lock(mu_);
-      ++count_;
-    }
-    cv_.notify_all();
-  }
-  bool wait_for(std::chrono::milliseconds limit) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, limit, [&] { return count_ > 0; });
-  }
-  int count() {
-    std::lock_guard lock(mu_);
-    return count_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int count_ = 0;
-};
+using chatd::testing::latch;
 
 TEST(node_lease, renewals_failing_until_expiry_lose_the_lease) {
   flaky_store db;

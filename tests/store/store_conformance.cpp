@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/ids.h"
+#include "latch.h"
 #include "store/node_lease.h"
 
 namespace chatd::store::testing {
@@ -1104,30 +1105,7 @@ TEST_P(StoreConformance, ExpiredNodeLeaseCanBeTakenAndItsOldOwnerLosesIt) {
 
 // ---- node_lease: the store's leases kept alive by a thread ----
 
-// Waits for a flag set by another thread, up to `limit`.
-class latch {
- public:
-  void set() {
-    {
-      std::lock_guard lock(mu_);
-      ++count_;
-    }
-    cv_.notify_all();
-  }
-  bool wait_for(std::chrono::milliseconds limit) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, limit, [&] { return count_ > 0; });
-  }
-  int count() {
-    std::lock_guard lock(mu_);
-    return count_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int count_ = 0;
-};
+using chatd::testing::latch;
 
 TEST_P(StoreConformance, NodeLeasesOnOneStoreGetDifferentNumbers) {
   node_lease a(db(), make_lease_owner("a"), 3000ms, {});

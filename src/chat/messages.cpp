@@ -20,6 +20,8 @@ message_service::message_service(store::chat_store& db, id_generator& ids, conve
       pub_(pub),
       store_pool_(std::make_shared<worker_pool>(std::max<std::size_t>(1, store_threads), "msg-store")) {}
 
+void message_service::drain() { store_pool_->stop(); }
+
 status message_service::validate_body(std::string_view body) {
   if (!valid_utf8(body)) return make_error(errc::bad_request, "body is not valid UTF-8");
   if (body.empty()) return make_error(errc::bad_request, "body must not be empty");

@@ -75,6 +75,11 @@ class message_service {
 
   static status validate_body(std::string_view body);
 
+  // Runs the stores and acks still queued, then stops taking more (a later
+  // completion stores and acks on the queue's thread). For shutdown, after
+  // the producer flushed and before the callers of send_async go away.
+  void drain();
+
   // Stores an edit or delete unless what is stored is newer: a delete is
   // final, and an older edit never replaces a newer one. Both the accepting
   // process (before its ack) and the main chat service (consuming the

@@ -2,7 +2,8 @@
 # The distributed layout on one machine: every role of chatd its own process,
 # on a real Kafka broker and a real CQL server.
 #
-#   scripts/cluster.sh up       # starts what is missing, waits until all are ready,
+#   scripts/cluster.sh up       # starts what is missing (a process that died comes
+#                               # back on its old port), waits until all are ready,
 #                               # prints "gateway http://HOST:PORT" as its last line
 #   scripts/cluster.sh down     # stops every process it started (and the broker and
 #                               # CQL server if it started them); leaves none behind
@@ -61,7 +62,8 @@ alive() {
 # The address a process announced for a role ("listening <role> <addr>").
 address_of() {
   local name="$1" role="$2"
-  awk -v r="$role" '$1 == "listening" && $2 == r { print $3 }' "$dir/$name.out" 2>/dev/null | tail -1
+  [[ -f "$dir/$name.out" ]] || return 0
+  awk -v r="$role" '$1 == "listening" && $2 == r { print $3 }' "$dir/$name.out" | tail -1
 }
 
 wait_listening() {
@@ -92,19 +94,24 @@ start() {
     log "$name already running (pid $(pid_of "$name"))"
     return 0
   fi
+  # A process that died gets its old port back, so that the URLs the others
+  # were given (discovery, presence, notification) stay right.
+  local previous
+  previous="$(address_of "$name" "$role")"
   local envs=() kv key
   for kv in "${defaults[@]}" "$@"; do
     key="${kv%%=*}"
     # The caller's value wins: it is inherited, so skip the default.
     if [[ -n "${!key+x}" ]]; then continue; fi
+    if [[ -n "$previous" && "$key" == *_LISTEN && "$kv" == *:0 ]]; then kv="${kv%:0}:${previous##*:}"; fi
     envs+=("$kv")
   done
   mkdir -p "$dir/data/$name"
   : >"$dir/$name.out"
   env "${envs[@]}" CHATD_STORAGE_PATH="${CHATD_STORAGE_PATH:-$dir/data/$name}" \
-    setsid "$binary" "$role" >"$dir/$name.out" 2>"$dir/$name.log" </dev/null &
+    setsid "$binary" "$role" >"$dir/$name.out" 2>>"$dir/$name.log" </dev/null &
   echo $! >"$dir/$name.pid"
-  echo "$name $role" >>"$dir/started"
+  grep -qx "$name $role" "$dir/started" 2>/dev/null || echo "$name $role" >>"$dir/started"
 }
 
 servers_up() {

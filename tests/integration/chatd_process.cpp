@@ -195,6 +195,31 @@ void chatd_process::start_cluster(std::chrono::milliseconds) {
   pid_ = 0;
 }
 
+void chatd_process::kill9_process(const std::string& name) {
+  std::ifstream in(data_dir_ + "/cluster/" + name + ".pid");
+  pid_t pid = 0;
+  if (!(in >> pid) || pid <= 0) throw std::runtime_error("no pid for cluster process " + name);
+  ::kill(pid, SIGKILL);
+  // Dead once /proc says so (an orphan may stay a zombie until reaped).
+  for (int i = 0; i < 500; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string pid_s, comm, state;
+    if (!(stat >> pid_s >> comm >> state) || state == "Z" || state == "X") return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  throw std::runtime_error("cluster process " + name + " survived SIGKILL");
+}
+
+void chatd_process::restart_dead() {
+  std::string out;
+  if (int rc = run_cluster_script("up", &out); rc != 0) {
+    std::ifstream in(data_dir_ + "/cluster.log");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    throw std::runtime_error("scripts/cluster.sh up (restart) failed:\n" + ss.str());
+  }
+}
+
 std::vector<std::string> chatd_process::process_addresses() const {
   if (cluster_) return process_addresses_;
   return {gateway()};

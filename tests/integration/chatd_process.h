@@ -40,6 +40,11 @@ class chatd_process {
   // "host:port" of every process's listener (each serves /metrics): the
   // gateway's alone unless this is a cluster.
   std::vector<std::string> process_addresses() const;
+  // Cluster only: SIGKILL one process by its cluster.sh name ("presence",
+  // "main-chat-1", "chat-sg", ...), and `cluster.sh up` again, which
+  // restarts what is dead on its old port and waits until all are ready.
+  void kill9_process(const std::string& name);
+  void restart_dead();
   std::string gateway() const { return address("gateway"); }
   const std::string& data_dir() const { return data_dir_; }
   std::string log() const;  // what it wrote to stderr

@@ -30,14 +30,16 @@ net::server_options gateway_options(const config& cfg) {
 }
 
 gateway::deps gateway_deps(context& ctx, discovery::service& discovery) {
-  gateway::deps d{ctx.db(), ctx.participants(), ctx.conversations(), ctx.metrics()};
-  d.messages = &ctx.messages();
-  d.presence = &ctx.presence();
-  d.discovery = &discovery;
-  d.notifications = [&db = ctx.db()](const net::http_request& req, std::uint64_t caller) {
-    return notification::list_reply(db, req, caller);
-  };
-  return d;
+  return gateway::deps{ctx.db(),
+                       ctx.participants(),
+                       ctx.conversations(),
+                       ctx.metrics(),
+                       &ctx.messages(),
+                       &ctx.presence(),
+                       &discovery,
+                       [&db = ctx.db()](const net::http_request& req, std::uint64_t caller) {
+                         return notification::list_reply(db, req, caller);
+                       }};
 }
 
 class gateway_component final : public component {

@@ -43,7 +43,8 @@ namespace {
 // The keyspace and topic prefix of the cluster on this data dir.
 std::string cluster_tag(const std::string& data_dir) {
   char tag[24];
-  std::snprintf(tag, sizeof tag, "c%015zx", std::hash<std::string>{}(data_dir)&0xfffffffffffffffULL);
+  std::snprintf(tag, sizeof tag, "c%015zx",
+                static_cast<std::size_t>(std::hash<std::string>{}(data_dir)&0xfffffffffffffffULL));
   return tag;
 }
 }  // namespace
@@ -61,7 +62,8 @@ std::vector<std::pair<std::string, std::string>> extra_sets_from_env(const std::
   // A name unique to the data dir but stable across restarts on it, usable
   // as a Kafka topic prefix or a CQL keyspace name.
   char tag[24];
-  std::snprintf(tag, sizeof tag, "t%015zx", std::hash<std::string>{}(data_dir)&0xfffffffffffffffULL);
+  std::snprintf(tag, sizeof tag, "t%015zx",
+                static_cast<std::size_t>(std::hash<std::string>{}(data_dir)&0xfffffffffffffffULL));
   std::string all = env;
   std::size_t pos = 0;
   while (pos <= all.size()) {

@@ -6,7 +6,9 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace chatd {
@@ -61,6 +63,29 @@ class service_listener {
   std::string listen_;
   std::unique_ptr<net::router> routes_;
   std::unique_ptr<net::http_server> server_;
+};
+
+// A service whose role, outside `chatd all`, serves its internal routes on a
+// listener of its own: the service starts before the listener takes calls
+// and stops after the listener stopped taking them.
+template <class Service>
+class listened_component : public component {
+ public:
+  void start() override {
+    service_.start();
+    if (listener_) listener_->start();
+  }
+  void stop() override {
+    if (listener_) listener_->stop();
+    service_.stop();
+  }
+
+ protected:
+  template <class... Args>
+  explicit listened_component(Args&&... args) : service_(std::forward<Args>(args)...) {}
+
+  Service service_;
+  std::optional<service_listener> listener_;
 };
 
 }  // namespace chatd::app

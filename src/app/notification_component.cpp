@@ -11,28 +11,16 @@
 namespace chatd::app {
 namespace {
 
-class notification_component final : public component {
+class notification_component final : public listened_component<notification::service> {
  public:
   explicit notification_component(context& ctx)
-      : service_(ctx.db(), ctx.ids(), ctx.cfg().notifications, ctx.metrics()) {
+      : listened_component(ctx.db(), ctx.ids(), ctx.cfg().notifications, ctx.metrics()) {
     ctx.provide(service_);
     if (!ctx.all_in_one()) {
       listener_.emplace(ctx, "notification", ctx.cfg().notifications.listen);
       service_.add_internal_routes(listener_->routes(), ctx.secret());
     }
   }
-  void start() override {
-    service_.start();
-    if (listener_) listener_->start();
-  }
-  void stop() override {
-    if (listener_) listener_->stop();
-    service_.stop();
-  }
-
- private:
-  notification::service service_;
-  std::optional<service_listener> listener_;
 };
 
 }  // namespace

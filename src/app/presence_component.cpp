@@ -14,10 +14,10 @@
 namespace chatd::app {
 namespace {
 
-class presence_component final : public component {
+class presence_component final : public listened_component<presence::service> {
  public:
   explicit presence_component(context& ctx)
-      : service_(ctx.db(), ctx.cfg().presence, [&pub = ctx.publisher()](const store::presence& p) {
+      : listened_component(ctx.db(), ctx.cfg().presence, [&pub = ctx.publisher()](const store::presence& p) {
           chat::event e;
           e.kind = chat::event_kind::presence;
           e.participant_id = p.participant_id;
@@ -30,18 +30,6 @@ class presence_component final : public component {
       presence::add_internal_routes(listener_->routes(), service_, ctx.secret());
     }
   }
-  void start() override {
-    service_.start();
-    if (listener_) listener_->start();
-  }
-  void stop() override {
-    if (listener_) listener_->stop();
-    service_.stop();
-  }
-
- private:
-  presence::service service_;
-  std::optional<service_listener> listener_;
 };
 
 }  // namespace

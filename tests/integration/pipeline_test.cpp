@@ -711,22 +711,23 @@ TEST_F(pipeline_test, presence_drives_notifications) {
     return out;
   };
   // Active: no notification. The main chat service handles a conversation's
-  // messages one after another, so once the second message counts as unread
-  // the first one's decision was made (whatever main-chat had to catch up on).
+  // messages one after another, so once b's reply counts as unread for a,
+  // the decision about the first message was made (whatever main-chat had to
+  // catch up on). The reply itself concerns only a, who stays active.
   ca.send_message(conv, "while active");
   ASSERT_TRUE(cb.wait_type("message"));
-  ca.send_message(conv, "marker, still active");
-  ASSERT_TRUE(cb.wait_type("message"));
+  cb.send_message(conv, "marker from b");
+  ASSERT_TRUE(ca.wait_type("message"));
   auto unread_deadline = std::chrono::steady_clock::now() + main_chat_catch_up;
   std::int64_t unread = 0;
-  while (unread < 2 && std::chrono::steady_clock::now() < unread_deadline) {
-    auto inbox = c().get("/v1/conversations", b.token);
+  while (unread < 1 && std::chrono::steady_clock::now() < unread_deadline) {
+    auto inbox = c().get("/v1/conversations", a.token);
     for (const auto& cv : inbox.obj().at("conversations").as_array()) {
       if (cv.at("id").as_string() == conv) unread = cv.at("unread_count").as_int64();
     }
-    if (unread < 2) std::this_thread::sleep_for(20ms);
+    if (unread < 1) std::this_thread::sleep_for(20ms);
   }
-  ASSERT_EQ(unread, 2);
+  ASSERT_EQ(unread, 1);
   EXPECT_TRUE(calls_for(b.id).empty());
   // Inactive: exactly one signed webhook call.
   EXPECT_EQ(type_of(cb.request(json::object{{"type", "presence"}, {"state", "inactive"}})), "ok");

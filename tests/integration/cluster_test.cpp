@@ -108,8 +108,9 @@ class conversation_under_failure {
     std::map<std::string, int> stored;
     std::string before;
     for (;;) {
-      auto page = c.get("/v1/conversations/" + conv_ + "/messages?limit=100" + (before.empty() ? "" : "&before=" + before),
-                        a_.who.token);
+      auto page =
+          c.get("/v1/conversations/" + conv_ + "/messages?limit=100" + (before.empty() ? "" : "&before=" + before),
+                a_.who.token);
       ASSERT_EQ(page.status, 200) << page.raw;
       const auto& msgs = page.obj().at("messages").as_array();
       for (const auto& m : msgs) ++stored[std::string(m.at("id").as_string())];
@@ -127,8 +128,8 @@ class conversation_under_failure {
       EXPECT_EQ(stored.count(id), 1u) << id;
       EXPECT_TRUE(a_.received.count(id)) << "a never got " << id;
     }
-    std::printf("%s: sent %zu, acked %zu, stored %zu, delivered to a %zu, to b %zu, reconnects %d\n", what, sent,
-                sent, stored.size(), a_.received.size(), b_.received.size(), reconnects());
+    std::printf("%s: sent %zu, acked %zu, stored %zu, delivered to a %zu, to b %zu, reconnects %d\n", what, sent, sent,
+                stored.size(), a_.received.size(), b_.received.size(), reconnects());
   }
 
   int reconnects() const { return a_.connects + b_.connects - 2; }

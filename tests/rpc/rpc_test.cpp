@@ -51,8 +51,10 @@ TEST(rpc_signature, covers_time_method_path_and_body) {
   // The query string is not signed (internal routes take none), the path is.
   auto q = signed_headers("k", "GET", "/v1/internal/x?a=1", "");
   EXPECT_TRUE(verify("k", request("GET", "/v1/internal/x", "", q), now_s()));
-  // A known HMAC-SHA256 vector ("Jefe", RFC 4231 case 2) through the framing.
-  EXPECT_EQ(sign("Jefe", 0, "", "", "").size(), 7u + 64u);
+  // The framing pinned down by a value computed outside chatd:
+  //   printf '1700000000\nPOST\n/v1/internal/x\n{}' | openssl dgst -sha256 -hmac k
+  EXPECT_EQ(sign("k", 1700000000, "POST", "/v1/internal/x", "{}"),
+            "sha256=1615cb1ef1344f30e57ffe11972198140216e1cd59c28d1b29c2e4752f029b68");
 }
 
 TEST(rpc_error, reads_the_contract_error_body) {

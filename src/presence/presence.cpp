@@ -18,6 +18,9 @@ namespace {
 // online participants are rewritten every sweep with a short TTL, so if the
 // presence service itself dies they read as offline soon after.
 constexpr std::int64_t offline_ttl_ms = 30LL * 24 * 3600 * 1000;
+// How long after start the route table may still miss connections: one
+// snapshot period plus the time a snapshot takes to arrive.
+constexpr std::int64_t warmup_margin_ms = 1000;
 }  // namespace
 
 struct service::impl {
@@ -43,6 +46,10 @@ struct service::impl {
   std::unordered_map<std::uint64_t, participant_state> people;
   std::map<std::string, std::int64_t> leases;                               // server id -> last refresh (ms)
   std::map<std::string, std::map<std::uint64_t, std::uint64_t>> by_server;  // server -> conn -> participant
+
+  // Until a snapshot period after start, chat servers that held connections
+  // before this process started have not all reported yet.
+  std::int64_t complete_after = 0;
 
   std::mutex thread_mu;
   std::condition_variable cv;
@@ -88,9 +95,13 @@ void service::start() {
   std::lock_guard lock(impl_->thread_mu);
   if (impl_->sweeper.joinable()) return;
   impl_->stopping = false;
+  {
+    std::lock_guard mu_lock(impl_->mu);
+    impl_->complete_after = now_ms() + snapshot_period_ms(impl_->timeout_ms) + warmup_margin_ms;
+  }
   impl_->sweeper = std::thread([this] {
     std::unique_lock lock(impl_->thread_mu);
-    auto period = std::chrono::milliseconds(std::max<std::int64_t>(impl_->timeout_ms / 3, 50));
+    auto period = std::chrono::milliseconds(snapshot_period_ms(impl_->timeout_ms));
     while (!impl_->stopping) {
       impl_->cv.wait_for(lock, period, [this] { return impl_->stopping; });
       if (impl_->stopping) break;
@@ -196,6 +207,26 @@ result<store::presence> service::get(std::uint64_t participant_id) {
     }
   }
   return impl_->db.get_presence(participant_id);
+}
+
+result<routes> service::routes_of(const std::vector<std::uint64_t>& participant_ids) {
+  return routes_at(participant_ids, now_ms());
+}
+
+result<routes> service::routes_at(const std::vector<std::uint64_t>& participant_ids, std::int64_t now) {
+  routes out;
+  out.servers.reserve(participant_ids.size());
+  std::lock_guard lock(impl_->mu);
+  out.complete = now >= impl_->complete_after;
+  for (auto pid : participant_ids) {
+    auto& servers = out.servers.emplace_back();
+    auto it = impl_->people.find(pid);
+    if (it == impl_->people.end()) continue;
+    for (const auto& [k, st] : it->second.conns) {
+      if (servers.empty() || servers.back() != k.server) servers.push_back(k.server);  // conns are ordered by server
+    }
+  }
+  return out;
 }
 
 std::size_t service::sweep(std::int64_t now) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,19 @@
 namespace chatd::presence {
 
 using store::presence_state;
+
+// How often a chat server renews its lease with a snapshot of its
+// connections (and how often the service sweeps expired leases).
+inline std::int64_t snapshot_period_ms(std::int64_t timeout_ms) { return timeout_ms / 3 > 50 ? timeout_ms / 3 : 50; }
+
+// The route table (ADR 009): which chat servers hold a connection of each
+// participant asked about, in the order asked. complete=false while the
+// presence service may not know every connection yet (it started less than
+// a snapshot period ago): routing must then fall back to every server.
+struct routes {
+  std::vector<std::vector<std::string>> servers;
+  bool complete = false;
+};
 
 // The port chat servers and the main chat service use; in-process in
 // `chatd all`, a client of the presence role otherwise.
@@ -43,6 +57,17 @@ class presence_port {
     }
     return out;
   }
+  // The route table's answer; unavailable where there is none.
+  virtual result<routes> routes_of(const std::vector<std::uint64_t>& participant_ids) {
+    (void)participant_ids;
+    return make_error(errc::unavailable, "no route table here");
+  }
+  // Runs `done` once every connection_state/connection_closed made before
+  // this call has reached the presence service (or failed to): a chat server
+  // sends `ready` only after its route is known, so nothing routed after the
+  // history was read can miss the new connection. May run on another thread,
+  // or before returning.
+  virtual void after_reported(std::function<void()> done) { done(); }
 };
 
 // One open connection of a chat server, as the server reports it.
@@ -69,6 +94,10 @@ class service : public presence_port {
                          std::uint64_t participant_id) override;
   void refresh(const std::string& server_id) override;
   result<store::presence> get(std::uint64_t participant_id) override;
+  result<routes> routes_of(const std::vector<std::uint64_t>& participant_ids) override;
+  // routes_of at a given time (tests): complete once a snapshot period plus
+  // a margin has passed since start().
+  result<routes> routes_at(const std::vector<std::uint64_t>& participant_ids, std::int64_t now_ms);
 
   // Every connection the server holds now: renews its lease, and connections
   // of that server missing from the list are closed (a report lost in

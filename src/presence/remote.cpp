@@ -49,6 +49,34 @@ result<store::presence> parse_presence(const json::value& v, std::uint64_t expec
   return store::presence{*id, *ps, *last};
 }
 
+// {"participant_ids":["<id>",...]}, 1..max_query_ids of them.
+result<std::vector<std::uint64_t>> parse_id_list(std::string_view body) {
+  auto o = parse_json_object(body);
+  if (!o) return std::move(o).err();
+  json_fields f(*o);
+  f.ignore("participant_ids");
+  if (auto s = f.finish(); !s) return std::move(s).err();
+  auto* ids = o->if_contains("participant_ids");
+  if (!ids || !ids->is_array() || ids->get_array().empty() || ids->get_array().size() > max_query_ids) {
+    return make_error(errc::bad_request, "participant_ids must be an array of 1-1000 ids");
+  }
+  std::vector<std::uint64_t> want;
+  want.reserve(ids->get_array().size());
+  for (const auto& v : ids->get_array()) {
+    auto id = v.is_string() ? parse_id(std::string_view(v.get_string())) : std::nullopt;
+    if (!id) return make_error(errc::bad_request, "participant_ids must hold ids");
+    want.push_back(*id);
+  }
+  return want;
+}
+
+std::string id_list_body(const std::vector<std::uint64_t>& ids, std::size_t from, std::size_t to) {
+  json::array out;
+  out.reserve(to - from);
+  for (auto k = from; k < to; ++k) out.push_back(json::value(format_id(ids[k])));
+  return json::serialize(json::object{{"participant_ids", std::move(out)}});
+}
+
 }  // namespace
 
 std::string report_body(const report& r) {
@@ -135,28 +163,28 @@ void add_internal_routes(net::router& routes, service& target, std::string secre
                  });
   // A different method from GET {id}, and the literal segment would win anyway.
   rpc::add_route(routes, "POST", std::string(query_path), secret_copy, [&target](net::http_request& req) {
-    auto o = parse_json_object(req.body);
-    if (!o) return net::error_reply(o.err());
-    json_fields f(*o);
-    f.ignore("participant_ids");
-    if (auto s = f.finish(); !s) return net::error_reply(s.err());
-    auto* ids = o->if_contains("participant_ids");
-    if (!ids || !ids->is_array() || ids->get_array().empty() || ids->get_array().size() > max_query_ids) {
-      return net::error_reply(errc::bad_request, "participant_ids must be an array of 1-1000 ids");
-    }
-    std::vector<std::uint64_t> want;
-    want.reserve(ids->get_array().size());
-    for (const auto& v : ids->get_array()) {
-      auto id = v.is_string() ? parse_id(std::string_view(v.get_string())) : std::nullopt;
-      if (!id) return net::error_reply(errc::bad_request, "participant_ids must hold ids");
-      want.push_back(*id);
-    }
-    auto got = target.get_many(want);
+    auto want = parse_id_list(req.body);
+    if (!want) return net::error_reply(want.err());
+    auto got = target.get_many(*want);
     if (!got) return net::error_reply(got.err());
     json::array out;
     out.reserve(got->size());
     for (const auto& p : *got) out.push_back(presence_json(p));
     return net::json_reply(200, json::object{{"presence", std::move(out)}});
+  });
+  rpc::add_route(routes, "POST", std::string(routes_path), secret_copy, [&target](net::http_request& req) {
+    auto want = parse_id_list(req.body);
+    if (!want) return net::error_reply(want.err());
+    auto got = target.routes_of(*want);
+    if (!got) return net::error_reply(got.err());
+    json::array out;
+    out.reserve(got->servers.size());
+    for (const auto& servers : got->servers) {
+      json::array one;
+      for (const auto& s : servers) one.push_back(json::value(s));
+      out.push_back(std::move(one));
+    }
+    return net::json_reply(200, json::object{{"routes", std::move(out)}, {"complete", got->complete}});
   });
 }
 
@@ -170,8 +198,11 @@ struct client::impl {
   std::mutex mu;
   std::condition_variable cv;
   bool stopping = false;
-  std::string server;  // the reporting chat server (one per process)
-  std::deque<reported_connection> pending;
+  std::string server;                                                 // the reporting chat server (one per process)
+  std::deque<std::pair<std::uint64_t, reported_connection>> pending;  // with its sequence number
+  std::uint64_t queued_seq = 0;                                       // of the last change queued
+  std::uint64_t done_seq = 0;  // every change up to this one was sent or given up
+  std::vector<std::pair<std::uint64_t, std::function<void()>>> waiters;
   bool snapshot_wanted = false;
   // Every open connection reported through this client: the snapshot.
   std::map<std::uint64_t, connection_report> open;
@@ -190,9 +221,21 @@ struct client::impl {
         pending.pop_front();
         snapshot_wanted = true;
       }
-      pending.push_back(c);
+      pending.emplace_back(++queued_seq, c);
     }
     cv.notify_one();
+  }
+
+  // Called with mu held: every change up to `seq` is settled.
+  std::vector<std::function<void()>> settle(std::uint64_t seq) {
+    done_seq = std::max(done_seq, seq);
+    std::vector<std::function<void()>> ready;
+    std::erase_if(waiters, [&](auto& w) {
+      if (w.first > done_seq) return false;
+      ready.push_back(std::move(w.second));
+      return true;
+    });
+    return ready;
   }
 
   // One thread sends everything, so changes and snapshots arrive in the order
@@ -204,14 +247,17 @@ struct client::impl {
       if (stopping) return;
       report r;
       r.server = server;
+      std::uint64_t covers = 0;  // the last change this report carries
       if (snapshot_wanted) {
         snapshot_wanted = false;
         pending.clear();
         r.snapshot = true;
+        covers = queued_seq;
         for (const auto& [id, c] : open) r.connections.push_back({c, false});
       } else {
         while (!pending.empty() && r.connections.size() < max_batch) {
-          r.connections.push_back(pending.front());
+          covers = pending.front().first;
+          r.connections.push_back(pending.front().second);
           pending.pop_front();
         }
       }
@@ -223,6 +269,13 @@ struct client::impl {
         // would only replay history.
         spdlog::warn("presence: report to {} failed: {}", rpc.base_url(), sent.err().message);
         pending.clear();
+        covers = queued_seq;
+      }
+      auto ready = settle(covers);
+      if (!ready.empty()) {
+        lock.unlock();
+        for (auto& f : ready) f();
+        lock.lock();
       }
     }
   }
@@ -241,12 +294,61 @@ void client::start() {
 }
 
 void client::stop() {
+  std::vector<std::function<void()>> ready;
   {
     std::lock_guard lock(impl_->mu);
     impl_->stopping = true;
   }
   impl_->cv.notify_all();
   if (impl_->sender.joinable()) impl_->sender.join();
+  {
+    std::lock_guard lock(impl_->mu);
+    ready = impl_->settle(impl_->queued_seq);
+  }
+  for (auto& f : ready) f();
+}
+
+void client::after_reported(std::function<void()> done) {
+  {
+    std::lock_guard lock(impl_->mu);
+    if (!impl_->stopping && impl_->sender.joinable() && impl_->done_seq < impl_->queued_seq) {
+      impl_->waiters.emplace_back(impl_->queued_seq, std::move(done));
+      return;
+    }
+  }
+  done();
+}
+
+result<routes> client::routes_of(const std::vector<std::uint64_t>& participant_ids) {
+  routes out;
+  out.complete = true;
+  out.servers.reserve(participant_ids.size());
+  for (std::size_t from = 0; from < participant_ids.size(); from += max_query_ids) {
+    auto to = std::min(participant_ids.size(), from + max_query_ids);
+    auto body = impl_->rpc.call("POST", routes_path, id_list_body(participant_ids, from, to));
+    if (!body) return std::move(body).err();
+    std::error_code ec;
+    auto v = json::parse(*body, ec);
+    const json::array* arr = nullptr;
+    const json::value* complete = nullptr;
+    if (!ec && v.is_object()) {
+      if (auto* a = v.get_object().if_contains("routes"); a && a->is_array()) arr = &a->get_array();
+      complete = v.get_object().if_contains("complete");
+    }
+    if (!arr || arr->size() != to - from || !complete || !complete->is_bool()) {
+      return make_error(errc::unavailable, "presence service answered nonsense");
+    }
+    out.complete = out.complete && complete->get_bool();
+    for (const auto& one : *arr) {
+      auto& servers = out.servers.emplace_back();
+      if (!one.is_array()) return make_error(errc::unavailable, "presence service answered nonsense");
+      for (const auto& sv : one.get_array()) {
+        if (!sv.is_string()) return make_error(errc::unavailable, "presence service answered nonsense");
+        servers.emplace_back(sv.get_string());
+      }
+    }
+  }
+  return out;
 }
 
 void client::connection_state(const std::string& server_id, std::uint64_t connection_id, std::uint64_t participant_id,
@@ -286,9 +388,7 @@ result<std::vector<store::presence>> client::get_many(const std::vector<std::uin
   out.reserve(participant_ids.size());
   for (std::size_t from = 0; from < participant_ids.size(); from += max_query_ids) {
     auto to = std::min(participant_ids.size(), from + max_query_ids);
-    json::array ids;
-    for (auto k = from; k < to; ++k) ids.push_back(json::value(format_id(participant_ids[k])));
-    auto body = impl_->rpc.call("POST", query_path, json::serialize(json::object{{"participant_ids", std::move(ids)}}));
+    auto body = impl_->rpc.call("POST", query_path, id_list_body(participant_ids, from, to));
     if (!body) {
       if (body.err().code != errc::unavailable) return std::move(body).err();
       // As get(): the stored rows stand in while the service is away.

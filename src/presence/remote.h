@@ -12,6 +12,9 @@
 //        -> 200 {"participant_id","state","last_seen_at"}
 //   POST /v1/internal/presence/query {"participant_ids":["<id>",...]} (1..1000)
 //        -> 200 {"presence":[{"participant_id","state","last_seen_at"},...]} in that order
+//   POST /v1/internal/presence/routes {"participant_ids":[...]} (1..1000)
+//        -> 200 {"routes":[["<server>",...],...],"complete":bool}: the route
+//        table (ADR 009), the chat servers holding each one's connections.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +36,7 @@ namespace chatd::presence {
 inline constexpr std::string_view report_path = "/v1/internal/presence/report";
 inline constexpr std::string_view state_path_prefix = "/v1/internal/presence/";
 inline constexpr std::string_view query_path = "/v1/internal/presence/query";
+inline constexpr std::string_view routes_path = "/v1/internal/presence/routes";
 inline constexpr std::size_t max_query_ids = 1000;
 
 // A report's connections; `closed` is carried as its own flag.
@@ -73,6 +77,9 @@ class client : public presence_port {
   void refresh(const std::string& server_id) override;
   result<store::presence> get(std::uint64_t participant_id) override;
   result<std::vector<store::presence>> get_many(const std::vector<std::uint64_t>& participant_ids) override;
+  // No fallback: without the service there is no route table.
+  result<routes> routes_of(const std::vector<std::uint64_t>& participant_ids) override;
+  void after_reported(std::function<void()> done) override;
 
  private:
   struct impl;

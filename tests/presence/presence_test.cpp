@@ -102,6 +102,51 @@ TEST(presence, a_snapshot_closes_what_the_server_no_longer_holds_and_renews_its_
   EXPECT_EQ(p.get(8)->state, presence_state::inactive);
 }
 
+TEST(presence, the_route_table_names_the_servers_holding_each_participant) {
+  testing::temp_store db;
+  presence_config cfg;
+  cfg.timeout_ms = 1000;
+  service p(*db, cfg, {});
+  p.connection_state("s2", 1, 7, presence_state::active);
+  p.connection_state("s1", 2, 7, presence_state::inactive);
+  p.connection_state("s1", 3, 7, presence_state::active);  // two tabs on s1: named once
+  p.connection_state("s3", 4, 8, presence_state::active);
+  auto r = p.routes_of({7, 8, 9});
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->complete);  // never started: nothing to wait for
+  ASSERT_EQ(r->servers.size(), 3u);
+  EXPECT_EQ(r->servers[0], (std::vector<std::string>{"s1", "s2"}));
+  EXPECT_EQ(r->servers[1], (std::vector<std::string>{"s3"}));
+  EXPECT_TRUE(r->servers[2].empty());
+  // A closed connection and an expired server leave the table.
+  p.connection_closed("s2", 1, 7);
+  auto now = now_ms();
+  p.refresh_at("s1", now + 900);
+  EXPECT_EQ(p.sweep(now + 1500), 1u);  // s3 stopped refreshing
+  r = p.routes_of({8, 7});
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->servers[0].empty());
+  EXPECT_EQ(r->servers[1], (std::vector<std::string>{"s1"}));
+}
+
+TEST(presence, the_route_table_is_incomplete_for_a_snapshot_period_after_start) {
+  testing::temp_store db;
+  presence_config cfg;
+  cfg.timeout_ms = 3000;
+  service p(*db, cfg, {});
+  auto before = now_ms();
+  p.start();
+  // Chat servers that held connections before the start report them with
+  // their next snapshot, within timeout/3; until then routing must not trust
+  // the table.
+  auto r = p.routes_at({1}, before);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->complete);
+  EXPECT_FALSE(p.routes_at({1}, before + 1000)->complete);
+  EXPECT_TRUE(p.routes_at({1}, now_ms() + 1000 + 1000)->complete);
+  p.stop();
+}
+
 TEST(presence, sweeper_thread_starts_and_stops) {
   testing::temp_store db;
   presence_config cfg;

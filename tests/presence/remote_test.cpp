@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "common/ids.h"
@@ -180,6 +181,58 @@ TEST(presence_report, parsing_is_strict) {
     ASSERT_FALSE(p) << bad;
     EXPECT_EQ(p.err().code, errc::bad_request) << bad;
   }
+}
+
+TEST_F(presence_remote, after_reported_runs_once_the_service_has_the_connection) {
+  client a(url_, "secret", *db_, metrics_);
+  a.start();
+  for (std::uint64_t c = 1; c <= 200; ++c) a.connection_state("cs-a", c, 1000 + c, presence_state::active);
+  std::promise<std::size_t> seen;
+  // No polling: when the callback runs, every report made before it is in.
+  a.after_reported([&] { seen.set_value(svc_.connection_count()); });
+  auto f = seen.get_future();
+  ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(f.get(), 200u);
+  auto r = a.routes_of({1001, 1200, 5});
+  ASSERT_TRUE(r) << r.err().message;
+  EXPECT_TRUE(r->complete);
+  ASSERT_EQ(r->servers.size(), 3u);
+  EXPECT_EQ(r->servers[0], (std::vector<std::string>{"cs-a"}));
+  EXPECT_EQ(r->servers[1], (std::vector<std::string>{"cs-a"}));
+  EXPECT_TRUE(r->servers[2].empty());
+  // Nothing pending: runs at once.
+  bool now = false;
+  a.after_reported([&] { now = true; });
+  EXPECT_TRUE(now);
+  a.stop();
+}
+
+TEST_F(presence_remote, routes_are_asked_in_chunks_and_fail_without_the_service) {
+  client a(url_, "secret", *db_, metrics_);
+  a.start();
+  std::vector<std::uint64_t> many;
+  for (std::uint64_t p = 1; p <= 2500; ++p) many.push_back(p);
+  a.connection_state("cs-z", 1, 2500, presence_state::inactive);
+  std::promise<void> in;
+  a.after_reported([&] { in.set_value(); });
+  ASSERT_EQ(in.get_future().wait_for(5s), std::future_status::ready);
+  auto r = a.routes_of(many);  // three calls of at most 1000
+  ASSERT_TRUE(r) << r.err().message;
+  ASSERT_EQ(r->servers.size(), 2500u);
+  EXPECT_EQ(r->servers[2499], (std::vector<std::string>{"cs-z"}));
+  EXPECT_TRUE(r->servers[0].empty());
+  a.stop();
+  // A report made while the service is down still releases its waiter (the
+  // chat server then sends `ready` and the router falls back to broadcast).
+  server_->stop(1s);
+  EXPECT_EQ(a.routes_of({1}).err().code, errc::unavailable);
+  client orphan(url_, "secret", *db_, metrics_);
+  orphan.start();
+  orphan.connection_state("cs-q", 1, 1, presence_state::active);
+  std::promise<void> released;
+  orphan.after_reported([&] { released.set_value(); });
+  EXPECT_EQ(released.get_future().wait_for(10s), std::future_status::ready);
+  orphan.stop();
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // A chat server: the WebSocket channel, its consumer of the queue (a group of
 // its own, from the latest offset: what it missed while down, clients recover
-// with ?since=), its heartbeat to discovery and its presence lease.
+// with ?since=), its heartbeat to discovery and its presence lease. It reads
+// its own delivery topic with routed delivery (ADR 009), else every message
+// and event.
 #include <condition_variable>
 #include <mutex>
 #include <random>
@@ -16,6 +18,7 @@
 #include "common/metrics.h"
 #include "common/periodic.h"
 #include "discovery/heartbeat_loop.h"
+#include "mainchat/router.h"
 #include "net/server.h"
 #include "participants/service.h"
 #include "presence/presence.h"
@@ -34,7 +37,23 @@ chatserver::options server_options(context& ctx) {
   const auto& cs = ctx.cfg().chat_server;
   o.server_id = cs.id.empty() ? "cs-" + std::to_string(ctx.ids().node()) : cs.id;
   o.max_connections = cs.max_connections;
+  if (ctx.routed_delivery() && !mainchat::valid_route_name(o.server_id)) {
+    throw config_error("chat_server.id '" + o.server_id +
+                       "' must be 1-200 of [a-zA-Z0-9._-] with routed delivery (it names a topic)");
+  }
   return o;
+}
+
+// What this chat server reads; the delivery topic is created here so that it
+// exists (and its end is known) before the first record is routed to it.
+std::vector<std::string> consumed_topics(context& ctx, const std::string& server_id) {
+  if (!ctx.routed_delivery()) return {ctx.topic_names().messages, ctx.topic_names().events};
+  auto topic = mainchat::delivery_topic(ctx.cfg().queue.topic_prefix, server_id);
+  // One partition: one reader, and the router keeps each conversation's order.
+  if (auto s = ctx.queue().ensure_topic(topic, 1); !s) {
+    throw std::runtime_error("cannot create topic " + topic + ": " + s.err().message);
+  }
+  return {topic};
 }
 
 class chat_server_component final : public component {
@@ -46,8 +65,8 @@ class chat_server_component final : public component {
                                ctx.send_limit(), ctx.metrics(), ctx.workers()},
               opt_),
         loop_(
-            ctx.queue(), "chat-server-" + opt_.server_id + "-" + random_suffix(),
-            {ctx.topic_names().messages, ctx.topic_names().events}, queue::start_position::latest,
+            ctx.queue(), "chat-server-" + opt_.server_id + "-" + random_suffix(), consumed_topics(ctx, opt_.server_id),
+            queue::start_position::latest,
             [this](const queue::record& r) -> status {
               auto e = chat::decode_event(r.value);
               if (!e) return std::move(e).err();
@@ -101,7 +120,7 @@ class chat_server_component final : public component {
     auto& presence = ctx_.presence();
     presence.refresh(opt_.server_id);
     lease_ =
-        std::make_unique<periodic>(std::chrono::milliseconds(std::max<std::int64_t>(cfg.presence.timeout_ms / 3, 50)),
+        std::make_unique<periodic>(std::chrono::milliseconds(presence::snapshot_period_ms(cfg.presence.timeout_ms)),
                                    [&presence, id = opt_.server_id] { presence.refresh(id); });
     announce("chat-server", bound);
   }

@@ -19,6 +19,15 @@ consume_loop::consume_loop(queue::queue& q, std::string group, std::vector<std::
       handler_(std::move(h)),
       name_(std::move(name)) {}
 
+consume_loop::consume_loop(queue::queue& q, std::string group, std::vector<std::string> topics,
+                           queue::start_position start, batch_handler h, std::string name)
+    : q_(q),
+      group_(std::move(group)),
+      topics_(std::move(topics)),
+      start_(start),
+      batch_handler_(std::move(h)),
+      name_(std::move(name)) {}
+
 consume_loop::~consume_loop() { stop(); }
 
 void consume_loop::start() {
@@ -48,38 +57,47 @@ void consume_loop::run() {
       continue;
     }
     if (batch->empty()) continue;
-    bool all_done = true;
     // Committed once per batch and partition: a crash redelivers at most one
     // batch, which the handlers absorb (they are idempotent).
     std::map<std::pair<std::string, std::int32_t>, const queue::record*> done;
-    for (const auto& r : *batch) {
-      auto backoff = 50ms;
-      for (;;) {
-        auto s = handler_(r);
-        if (s) break;
-        if (s.err().code == errc::bad_request) {
-          // A record that can never be processed (undecodable) is skipped,
-          // not retried forever.
-          spdlog::error("{}: skipping record {}/{}@{}: {}", name_, r.topic, r.partition, r.offset, s.err().message);
-          break;
-        }
-        if (stopping_) {
-          all_done = false;
-          break;
-        }
-        spdlog::warn("{}: record {}/{}@{} failed, retrying: {}", name_, r.topic, r.partition, r.offset,
-                     s.err().message);
-        std::this_thread::sleep_for(backoff);
-        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    if (batch_handler_) {
+      const auto& all = *batch;
+      auto what = [&] { return "a batch of " + std::to_string(all.size()); };
+      if (!run_until_done([&] { return batch_handler_(all); }, what)) break;
+      for (const auto& r : all) done[{r.topic, r.partition}] = &r;
+    } else {
+      for (const auto& r : *batch) {
+        auto what = [&] {
+          return "record " + r.topic + "/" + std::to_string(r.partition) + "@" + std::to_string(r.offset);
+        };
+        if (!run_until_done([&] { return handler_(r); }, what)) break;
+        done[{r.topic, r.partition}] = &r;
       }
-      if (!all_done) break;
-      done[{r.topic, r.partition}] = &r;
     }
     for (const auto& [tp, r] : done) {
       if (auto s = consumer_->commit(*r); !s && s.err().code != errc::conflict) {
         spdlog::warn("{}: commit failed: {}", name_, s.err().message);
       }
     }
+  }
+}
+
+bool consume_loop::run_until_done(const std::function<status()>& attempt, const std::function<std::string()>& what) {
+  using namespace std::chrono_literals;
+  auto backoff = 50ms;
+  for (;;) {
+    auto s = attempt();
+    if (s) return true;
+    if (s.err().code == errc::bad_request) {
+      // What can never be processed (undecodable) is skipped, not retried
+      // forever.
+      spdlog::error("{}: skipping {}: {}", name_, what(), s.err().message);
+      return true;
+    }
+    if (stopping_) return false;
+    spdlog::warn("{}: {} failed, retrying: {}", name_, what(), s.err().message);
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   }
 }
 

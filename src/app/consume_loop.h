@@ -19,9 +19,13 @@ namespace chatd::app {
 class consume_loop {
  public:
   using handler = std::function<status(const queue::record&)>;
+  // Takes a whole polled batch; a failure retries the whole batch.
+  using batch_handler = std::function<status(const std::vector<queue::record>&)>;
 
   consume_loop(queue::queue& q, std::string group, std::vector<std::string> topics, queue::start_position start,
                handler h, std::string name);
+  consume_loop(queue::queue& q, std::string group, std::vector<std::string> topics, queue::start_position start,
+               batch_handler h, std::string name);
   ~consume_loop();
 
   // Joins the group; throws std::runtime_error when the queue refuses.
@@ -30,12 +34,16 @@ class consume_loop {
 
  private:
   void run();
+  // Runs the handler until it succeeds, gives up on the record (bad_request)
+  // or the loop stops; false when stopping left it undone.
+  bool run_until_done(const std::function<status()>& attempt, const std::function<std::string()>& what);
 
   queue::queue& q_;
   std::string group_;
   std::vector<std::string> topics_;
   queue::start_position start_;
   handler handler_;
+  batch_handler batch_handler_;
   std::string name_;
   std::unique_ptr<queue::consumer> consumer_;
   std::atomic<bool> stopping_{false};

@@ -204,12 +204,19 @@ queue::queue& context::queue() {
   return *p_->q;
 }
 
+queue::producer& context::producer() {
+  if (!p_->producer) p_->producer = queue().make_producer();
+  return *p_->producer;
+}
+
 chat::publisher& context::publisher() {
-  if (!p_->publisher) {
-    p_->producer = queue().make_producer();
-    p_->publisher = std::make_unique<queue_publisher>(*p_->producer, topics_, metrics());
-  }
+  if (!p_->publisher) p_->publisher = std::make_unique<queue_publisher>(producer(), topics_, metrics());
   return *p_->publisher;
+}
+
+bool context::routed_delivery() const {
+  const auto& mode = cfg_.queue.delivery;
+  return mode == "routed" || (mode == "auto" && !all_in_one());
 }
 
 net::io_pool& context::io() {

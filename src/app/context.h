@@ -72,7 +72,12 @@ class context {
   chat::conversation_service& conversations();
   chat::message_service& messages();
   queue::queue& queue();
+  // This process's one producer (the publisher writes through it too).
+  queue::producer& producer();
   chat::publisher& publisher();
+  // queue.delivery resolved: chat servers read their own delivery topics
+  // fed by main-chat's router (ADR 009) rather than every record.
+  bool routed_delivery() const;
   const topics& topic_names() const { return topics_; }
   net::io_pool& io();
   worker_pool& workers();

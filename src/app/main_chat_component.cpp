@@ -1,6 +1,9 @@
 // The main chat service: consumes <prefix>messages in consumer group
 // "main-chat" (instances share the partitions), stores, updates inboxes and
-// asks for notifications; commits each record only after that is done.
+// asks for notifications; commits each record only after that is done. With
+// routed delivery it also runs the router (consumer group "router" on the
+// message and event topics, ADR 009), apart from the store so that slow
+// notification calls never hold deliveries back.
 #include <optional>
 
 #include "app/component.h"
@@ -8,7 +11,9 @@
 #include "app/context.h"
 #include "chat/events.h"
 #include "common/metrics.h"
+#include "discovery/registry.h"
 #include "mainchat/main_chat.h"
+#include "mainchat/router.h"
 #include "queue/queue.h"
 
 namespace chatd::app {
@@ -34,15 +39,33 @@ class main_chat_component final : public component {
                              return l ? static_cast<double>(*l) : 0.0;
                            });
     if (!ctx.all_in_one()) listener_.emplace(ctx, "main-chat", ctx.cfg().main_chat.listen);
+    if (ctx.routed_delivery()) {
+      mainchat::router_deps d{ctx.db(), ctx.presence(), ctx.producer(), ctx.metrics(), [&reg = ctx.registry()] {
+                                std::vector<std::string> ids;
+                                if (auto live = reg.healthy()) {
+                                  for (auto& s : *live) ids.push_back(std::move(s.id));
+                                }
+                                return ids;
+                              }};
+      router_.emplace(d, ctx.cfg().queue.topic_prefix);
+      router_loop_.emplace(
+          ctx.queue(), "router", std::vector<std::string>{ctx.topic_names().messages, ctx.topic_names().events},
+          queue::start_position::latest, consume_loop::batch_handler([this](const std::vector<queue::record>& batch) {
+            return router_->route(batch);
+          }),
+          "router");
+    }
   }
   ~main_chat_component() override { ctx_.metrics().remove_gauge_fn("chatd_queue_lag", lag_labels()); }
 
   void start() override {
     loop_.start();
+    if (router_loop_) router_loop_->start();
     if (listener_) listener_->start();
   }
   void stop() override {
     if (listener_) listener_->stop();
+    if (router_loop_) router_loop_->stop();
     loop_.stop();
   }
 
@@ -52,6 +75,8 @@ class main_chat_component final : public component {
   context& ctx_;
   mainchat::main_chat main_;
   consume_loop loop_;
+  std::optional<mainchat::router> router_;
+  std::optional<consume_loop> router_loop_;
   std::optional<service_listener> listener_;
 };
 

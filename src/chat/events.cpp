@@ -68,6 +68,12 @@ std::string encode_event(const event& e) {
   if (!e.origin_server.empty()) o["os"] = e.origin_server;
   if (e.origin_connection) o["oc"] = format_id(e.origin_connection);
   if (e.sent_at_ms) o["t"] = e.sent_at_ms;
+  if (!e.recipients.empty()) {
+    json::array r;
+    r.reserve(e.recipients.size());
+    for (auto id : e.recipients) r.push_back(json::value(format_id(id)));
+    o["r"] = std::move(r);
+  }
   return json::serialize(o);
 }
 
@@ -122,6 +128,15 @@ result<event> decode_event(std::string_view data) {
   e.origin_server = get_str(o, "os");
   e.origin_connection = get_id(o, "oc");
   e.sent_at_ms = get_int(o, "t");
+  if (auto* r = o.if_contains("r")) {
+    if (!r->is_array()) return make_error(errc::bad_request, "recipients must be an array");
+    e.recipients.reserve(r->get_array().size());
+    for (const auto& v : r->get_array()) {
+      auto id = v.is_string() ? parse_id(std::string_view(v.get_string())) : std::nullopt;
+      if (!id) return make_error(errc::bad_request, "recipients must hold ids");
+      e.recipients.push_back(*id);
+    }
+  }
   return e;
 }
 

@@ -4,10 +4,14 @@
 //   <prefix>events    read markers, typing, presence, bans; key = conversation
 //                     or participant id; only chat servers consume it, from the
 //                     latest offset (missing one is harmless).
+// With routed delivery (ADR 009) the router copies both into
+//   <prefix>deliver.<chat server id>, each record carrying the recipients
+//                     that server holds connections of.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "store/store.h"
@@ -28,6 +32,9 @@ struct event {
   std::string origin_server;
   std::uint64_t origin_connection = 0;
   std::int64_t sent_at_ms = 0;  // when the client's request arrived (send->deliver latency)
+  // Routed delivery: the participants to push it to on the receiving chat
+  // server (no membership read there). Empty: every member it holds.
+  std::vector<std::uint64_t> recipients;
 };
 
 std::string encode_event(const event& e);

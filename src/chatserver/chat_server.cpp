@@ -31,6 +31,7 @@ namespace chatd::chatserver {
 namespace {
 
 constexpr std::size_t max_buffered_while_starting = 10000;
+constexpr std::size_t max_frames_before_ready = 64;
 constexpr std::size_t recent_per_conversation = 256;
 constexpr std::int64_t recent_window_ms = 120'000;
 
@@ -66,6 +67,8 @@ struct chat_server::impl : std::enable_shared_from_this<chat_server::impl> {
         opt(std::move(o)),
         connections_open(d.metrics.gauge("chatd_connections_open", "Open WebSocket connections")),
         delivered(d.metrics.counter("chatd_messages_delivered_total", "Message frames pushed to connections")),
+        events_in(d.metrics.counter("chatd_chat_server_events_total",
+                                    "Queue records (messages and events) this chat server processed")),
         sent(d.metrics.counter("chatd_messages_sent_total", "Messages accepted (acked) from clients")),
         send_to_ack(d.metrics.histogram("chatd_send_to_ack_seconds", "From a send arriving to its ack")),
         send_to_deliver(d.metrics.histogram("chatd_send_to_deliver_seconds",
@@ -75,6 +78,7 @@ struct chat_server::impl : std::enable_shared_from_this<chat_server::impl> {
   options opt;
   gauge& connections_open;
   counter& delivered;
+  counter& events_in;
   counter& sent;
   histogram& send_to_ack;
   histogram& send_to_deliver;
@@ -204,8 +208,16 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
   bool send(const std::string& frame) { return conn_ && conn_->send_text(frame); }
 
   void start() {
+    srv_->d.presence.connection_state(srv_->opt.server_id, id_, who_.id, store::presence_state::active);
+    // The history in `ready` is read only once the route table knows this
+    // connection (ADR 009): whatever is routed from then on comes here, and
+    // whatever was routed before is already in the store.
+    auto self = shared_from_this();
+    srv_->d.presence.after_reported([self] { self->queue_->post([self] { self->send_ready(); }); });
+  }
+
+  void send_ready() {
     auto& d = srv_->d;
-    d.presence.connection_state(srv_->opt.server_id, id_, who_.id, store::presence_state::active);
     std::set<std::uint64_t> sent_ids;         // sent by the replay
     std::unordered_set<std::uint64_t> shown;  // in `ready` or the replay
     json::object ready;
@@ -283,6 +295,9 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
         send(frame);
       }
     }
+    ready_sent_ = true;
+    auto early = std::move(early_);
+    for (auto& [text, at] : early) handle(text, at);
   }
 
   void reply(const json::value& id, json::object o) {
@@ -332,6 +347,12 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
 
   void handle(const std::string& text, std::int64_t received_at) {
     if (closed_) return;
+    if (!ready_sent_) {
+      // A client that did not wait for `ready`: its requests run after it.
+      if (early_.size() >= max_frames_before_ready) return close(net::ws_close_policy, "too many frames before ready");
+      early_.emplace_back(text, received_at);
+      return;
+    }
     auto parsed = parse_json_object(text);
     if (!parsed) return bad_frame(nullptr, "frame is not a JSON object");
     const json::object& o = *parsed;
@@ -463,6 +484,9 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
 
   std::mutex mu_;
   bool live_ = false;
+  // On the serial queue only: requests that arrived before `ready` went out.
+  bool ready_sent_ = false;
+  std::vector<std::pair<std::string, std::int64_t>> early_;
   std::vector<std::pair<std::string, std::uint64_t>> held_;
   // Ids `ready` or the replay sent that a live push may still bring; each is
   // dropped once seen, so the set only shrinks after start.
@@ -489,7 +513,10 @@ void chat_server::impl::remove(std::uint64_t pid, const session* s) {
 
 void chat_server::impl::deliver_to_members(std::uint64_t conv, const std::string& frame, const chat::event& e,
                                            bool count_delivery, std::uint64_t skip_participant) {
-  auto members = d.db.list_members(conv);
+  // A routed record names its recipients here; a broadcast one is for every
+  // member this server holds.
+  result<std::vector<std::uint64_t>> members = e.recipients;
+  if (e.recipients.empty()) members = d.db.list_members(conv);
   if (!members) {
     spdlog::warn("chat server: cannot list members of {}: {}", conv, members.err().message);
     return;
@@ -532,6 +559,7 @@ net::ws_upgrade_result chat_server::upgrade(net::http_request& req) {
 
 void chat_server::on_event(const chat::event& e) {
   auto& i = *impl_;
+  i.events_in.inc();
   switch (e.kind) {
     case chat::event_kind::message: {
       i.remember(e.message);
@@ -568,6 +596,13 @@ void chat_server::on_event(const chat::event& e) {
       o["state"] = store::presence_name(e.presence.state);
       o["last_seen_at"] = e.presence.last_seen_at;
       auto frame = json::serialize(o);
+      if (!e.recipients.empty()) {  // routed: the router found the partners
+        for (auto pid : e.recipients) {
+          if (pid == e.participant_id) continue;
+          for (auto& s : i.sessions_of(pid)) s->push(frame, 0);
+        }
+        break;
+      }
       auto inbox = i.d.db.list_inbox(e.participant_id, 500);
       if (!inbox) break;
       std::set<std::uint64_t> told;

@@ -312,6 +312,7 @@ config load_config(const config_sources& sources) {
     s.integer("partitions", c.queue.partitions, 1, 4096);
     s.integer("replication_factor", c.queue.replication_factor, 1, 9);
     s.boolean("fsync", c.queue.fsync);
+    s.one_of("delivery", c.queue.delivery, {"auto", "routed", "broadcast"});
     c.queue.kafka = r.get_prefixed("queue.kafka.");
   }
   {
@@ -401,6 +402,7 @@ std::vector<std::pair<std::string, std::string>> describe_config(const config& c
       {"queue.brokers", c.queue.brokers},
       {"queue.topic_prefix", c.queue.topic_prefix},
       {"queue.partitions", std::to_string(c.queue.partitions)},
+      {"queue.delivery", c.queue.delivery},
       {"discovery.url", c.discovery.url},
       {"auth.jwt_secret", mask(c.auth.jwt_secret)},
       {"admin.username", c.admin.username},

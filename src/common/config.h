@@ -66,7 +66,12 @@ struct queue_config {
   std::string topic_prefix = "chatd.";
   std::uint32_t partitions = 12;
   std::uint32_t replication_factor = 1;
-  bool fsync = false;                        // embedded: fsync each group commit (power-loss safety)
+  bool fsync = false;  // embedded: fsync each group commit (power-loss safety)
+  // How chat servers get messages and events (ADR 009): routed (each from
+  // its own delivery topic, fed by main-chat's router from the route table),
+  // broadcast (every chat server reads every record), or auto: broadcast in
+  // `chatd all`, routed when the roles run as separate processes.
+  std::string delivery = "auto";
   std::map<std::string, std::string> kafka;  // queue.kafka.<librdkafka key>
 };
 

@@ -229,6 +229,20 @@ TEST(events, round_trip) {
   EXPECT_FALSE(decode_event("garbage"));
   EXPECT_FALSE(decode_event("{\"k\":\"nope\"}"));
   EXPECT_FALSE(decode_event("{\"k\":\"message\"}"));
+  EXPECT_TRUE(d->recipients.empty());
+}
+
+TEST(events, recipients_travel_with_a_routed_event) {
+  event e;
+  e.kind = event_kind::typing;
+  e.conversation_id = 7;
+  e.participant_id = 8;
+  e.recipients = {9, 10, 18446744073709551615ULL};
+  auto d = decode_event(encode_event(e));
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->recipients, e.recipients);
+  EXPECT_EQ(decode_event(R"({"k":"typing","r":"9"})").err().code, errc::bad_request);
+  EXPECT_EQ(decode_event(R"({"k":"typing","r":[9]})").err().code, errc::bad_request);
 }
 
 }  // namespace

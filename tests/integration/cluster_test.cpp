@@ -202,5 +202,117 @@ TEST(cluster_failover, broker_and_database_restarts_lose_no_acknowledged_message
   talk.check("engines restarted");
 }
 
+// A counter of one process's /metrics (0 when absent).
+double metric(const std::string& addr, const std::string& name) {
+  auto text = api(addr).get("/metrics").raw;
+  auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return 0;
+  return std::stod(text.substr(at + name.size() + 2));
+}
+
+// Routed delivery (ADR 009): pairs spread evenly over the three chat
+// servers, both members of a pair on the same one, so each chat server
+// should process about a third of what the cluster delivers, not all of it
+// as with broadcast. Then a participant moves to another server: what was
+// sent meanwhile comes back through ?since=, and what is sent once `ready`
+// arrived there is pushed there live (its route was known before `ready`).
+TEST(cluster_routing, each_chat_server_processes_its_share_and_a_moved_client_misses_nothing) {
+  if (!cluster_mode()) GTEST_SKIP() << "runs against scripts/cluster.sh (CHATD_TEST_CLUSTER=1)";
+  chatd_process proc(flags);
+  proc.start();
+  api c(proc.gateway());
+  const auto servers = proc.chat_servers();
+  ASSERT_EQ(servers.size(), 3u);
+  auto url_of = [](const std::string& addr) { return "ws://" + addr + "/v1/ws"; };
+
+  struct pair_on_server {
+    participant_handle from, to;
+    std::string conv;
+    chat_client from_ws, to_ws;
+  };
+  constexpr int pairs_per_server = 3;
+  constexpr int messages_per_pair = 30;
+  std::vector<std::unique_ptr<pair_on_server>> pairs;
+  for (std::size_t s = 0; s < servers.size(); ++s) {
+    for (int k = 0; k < pairs_per_server; ++k) {
+      auto p = std::make_unique<pair_on_server>();
+      auto tag = std::to_string(s) + "_" + std::to_string(k);
+      p->from = make_participant(c, "user", "route_u" + tag);
+      p->to = make_participant(c, "shop", "route_s" + tag);
+      p->conv = create_conversation(c, p->from, "direct", {p->to.id});
+      ASSERT_TRUE(p->from_ws.connect_url(url_of(servers[s]), p->from.token));
+      ASSERT_TRUE(p->to_ws.connect_url(url_of(servers[s]), p->to.token));
+      pairs.push_back(std::move(p));
+    }
+  }
+  std::vector<double> before;
+  for (const auto& s : servers) before.push_back(metric(s, "chatd_chat_server_events_total"));
+  for (auto& p : pairs) {
+    std::string last;
+    for (int i = 0; i < messages_per_pair; ++i) {
+      auto ack = p->from_ws.send_message(p->conv, "m" + std::to_string(i));
+      ASSERT_EQ(type_of(ack), "ack") << json::serialize(ack);
+      last = std::string(ack.at("message").at("id").as_string());
+    }
+    // Delivered live: the last one arrives, so every one before it went
+    // through the receiver's server (one partition per conversation).
+    auto got = p->to_ws.wait_for([&](const json::object& o) {
+      return o.at("type").as_string() == "message" && o.at("message").at("id").as_string() == last;
+    });
+    ASSERT_TRUE(got) << "no live delivery in " << p->conv;
+  }
+  std::vector<double> share;
+  double total = 0;
+  for (std::size_t s = 0; s < servers.size(); ++s) {
+    share.push_back(metric(servers[s], "chatd_chat_server_events_total") - before[s]);
+    total += share.back();
+  }
+  const double sent = static_cast<double>(pairs.size() * messages_per_pair);
+  std::printf("routed delivery: %.0f messages sent; records processed per chat server:", sent);
+  for (auto v : share) std::printf(" %.0f (%.0f%%)", v, 100.0 * v / total);
+  std::printf("\n");
+  for (std::size_t s = 0; s < servers.size(); ++s) {
+    // Its own pairs' messages, and not the other servers' (broadcast would
+    // make it process all of them).
+    EXPECT_GE(share[s], sent / 3) << servers[s];
+    EXPECT_LT(share[s], sent / 2) << servers[s];
+  }
+
+  // The receiver of the first pair moves from server 0 to server 1.
+  auto& p = *pairs.front();
+  std::string seen;
+  {
+    auto last = p.to_ws.wait_type("message", "", 200ms);
+    while (last) last = p.to_ws.wait_type("message", "", 200ms);
+  }
+  auto marker = p.from_ws.send_message(p.conv, "before the move");
+  ASSERT_EQ(type_of(marker), "ack");
+  seen = std::string(marker.at("message").at("id").as_string());
+  ASSERT_TRUE(p.to_ws.wait_for([&](const json::object& o) {
+    return o.at("type").as_string() == "message" && o.at("message").at("id").as_string() == seen;
+  }));
+  p.to_ws = chat_client();  // gone from server 0
+  std::vector<std::string> while_away;
+  for (int i = 0; i < 5; ++i) {
+    auto ack = p.from_ws.send_message(p.conv, "while away " + std::to_string(i));
+    ASSERT_EQ(type_of(ack), "ack");
+    while_away.push_back(std::string(ack.at("message").at("id").as_string()));
+  }
+  chat_client moved;
+  ASSERT_TRUE(moved.connect_url(url_of(servers[1]), p.to.token, seen));
+  for (const auto& id : while_away) {
+    EXPECT_TRUE(moved.wait_for([&](const json::object& o) {
+      return o.at("type").as_string() == "message" && o.at("message").at("id").as_string() == id;
+    })) << "not recovered: "
+        << id;
+  }
+  auto live = p.from_ws.send_message(p.conv, "after the move");
+  ASSERT_EQ(type_of(live), "ack");
+  std::string live_id(live.at("message").at("id").as_string());
+  EXPECT_TRUE(moved.wait_for([&](const json::object& o) {
+    return o.at("type").as_string() == "message" && o.at("message").at("id").as_string() == live_id;
+  })) << "not pushed to the new server";
+}
+
 }  // namespace
 }  // namespace chatd::testing

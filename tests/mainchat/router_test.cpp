@@ -8,13 +8,13 @@
 
 #include <map>
 
+#include "../queue/temp_dir.h"
 #include "chat/events.h"
 #include "common/ids.h"
 #include "common/metrics.h"
 #include "presence/presence.h"
 #include "queue/embedded_log.h"
 #include "temp_store.h"
-#include "../queue/temp_dir.h"
 
 namespace chatd::mainchat {
 namespace {

@@ -126,11 +126,14 @@ void message_service::send_async(const participant& caller, std::uint64_t conver
       pub_.publish_durable(message_event(event_kind::message, m, from), [&db = db_, pool = store_pool_, m,
                                                                          done = std::move(done)](status s) mutable {
         if (!s) {
-          if (!m.client_msg_id.empty()) {
-            (void)db.release_client_msg_id(m.conversation_id, m.sender_id, m.client_msg_id, m.id);
-          }
-          return done(
-              make_error(errc::unavailable, "the message queue did not accept the message: " + s.err().message));
+          // The claim stays: a failure may still have reached the queue
+          // (Kafka times a record out when the broker went away after
+          // writing it), so a retry with the same client_msg_id must resolve
+          // to this id, never mint a second message.
+          return done(make_error(errc::unavailable,
+                                 "the message queue did not confirm the message (send it again with the same "
+                                 "client_msg_id): " +
+                                     s.err().message));
         }
         // Off the queue's completion thread, which must not wait for the store.
         auto store_and_ack = [&db, m = std::move(m), done = std::move(done)]() mutable {

@@ -119,15 +119,34 @@ TEST_F(messages_test, repeated_client_msg_id_returns_the_original) {
   EXPECT_FALSE(bobs->duplicate);
 }
 
-TEST_F(messages_test, a_queue_failure_releases_the_claim) {
+TEST_F(messages_test, a_queue_failure_keeps_the_claim_so_a_retry_is_never_a_second_message) {
+  // The queue reports a failure, but the record got there (a broker that
+  // went away after writing it): main-chat stores it meanwhile.
   pub.fail = true;
   auto r = messages.send(alice, conv, "retry-me", "hello", here());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.err().code, errc::unavailable);
+  ASSERT_EQ(pub.durable.size(), 1u);
+  const auto first_id = pub.durable[0].message.id;
+  ASSERT_TRUE(db->insert_message(pub.durable[0].message));
   pub.fail = false;
   auto ok = messages.send(alice, conv, "retry-me", "hello", here());
-  ASSERT_TRUE(ok);
-  EXPECT_FALSE(ok->duplicate);
+  ASSERT_TRUE(ok) << ok.err().message;
+  EXPECT_TRUE(ok->duplicate);
+  EXPECT_EQ(ok->message.id, first_id);
+  EXPECT_EQ(pub.durable.size(), 1u);  // nothing queued twice
+
+  // Nothing got there: the retry queues it under the first id, once.
+  pub.fail = true;
+  ASSERT_FALSE(messages.send(alice, conv, "lost", "again", here()));
+  const auto lost_id = pub.durable.back().message.id;
+  pub.fail = false;
+  auto revived = messages.send(alice, conv, "lost", "again", here());
+  ASSERT_TRUE(revived) << revived.err().message;
+  EXPECT_EQ(revived->message.id, lost_id);
+  auto page = db->list_messages(conv, 0, 10);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->messages.size(), 2u);
 }
 
 // Two processes share the chat database; the second one's clock is a minute

@@ -84,13 +84,23 @@ if [ "$what" = layouts ]; then
   echo "== chatd all on Kafka + the CQL server"
   measure "$pid"
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
-  echo "== every role its own process (scripts/cluster.sh: 3 chat servers, 2 main-chat)"
-  export CHATD_CLUSTER_DIR="$data/cluster" CHATD_RATE_LIMITS_SEND_PER_SECOND=0 CHATD_RATE_LIMITS_LOGIN_PER_MINUTE=0
-  export CHATD_STORAGE_KEYSPACE="benchc$$" CHATD_QUEUE_TOPIC_PREFIX="benchc$$."
-  gateway="$(scripts/cluster.sh up | tail -1 | sed 's#^gateway http://##')"
-  mapfile -t pids < <(cat "$CHATD_CLUSTER_DIR"/*.pid)
-  measure "${pids[@]}" || true
-  scripts/cluster.sh down
+  export CHATD_RATE_LIMITS_SEND_PER_SECOND=0 CHATD_RATE_LIMITS_LOGIN_PER_MINUTE=0
+  for delivery in routed broadcast; do
+    echo "== every role its own process (scripts/cluster.sh: 3 chat servers, 2 main-chat), $delivery delivery"
+    export CHATD_CLUSTER_DIR="$data/cluster-$delivery" CHATD_QUEUE_DELIVERY="$delivery"
+    export CHATD_STORAGE_KEYSPACE="bench${delivery:0:1}$$" CHATD_QUEUE_TOPIC_PREFIX="bench${delivery:0:1}$$."
+    gateway="$(scripts/cluster.sh up | tail -1 | sed 's#^gateway http://##')"
+    mapfile -t pids < <(cat "$CHATD_CLUSTER_DIR"/*.pid)
+    measure "${pids[@]}" || true
+    # The records each chat server processed (the two benchmark users sit
+    # wherever discovery put them; cluster.routing spreads pairs evenly).
+    scripts/cluster.sh status | awk '$2 == "chat-server" && $3 == "running" {print $1, $6}' |
+      while read -r name addr; do
+        echo "  $name processed $(curl -sf "http://$addr/metrics" |
+          awk '$1 == "chatd_chat_server_events_total" {print $2}') records"
+      done
+    scripts/cluster.sh down
+  done
 fi
 
 if [ "$what" = all ] || [ "$what" = store ]; then

@@ -9,18 +9,21 @@
 #
 # Idempotent: start on a running server only checks it answers.
 # Environment: CHATD_CASSANDRA_VERSION (5.0.4), CHATD_CASSANDRA_DIR
-# (third_party/cache/cassandra), CHATD_CASSANDRA_PORT (9042),
+# (third_party/cache/cassandra), CHATD_CASSANDRA_RUN (data, logs, pid;
+# default $CHATD_CASSANDRA_DIR/run), CHATD_CASSANDRA_HOST (127.0.0.1: the
+# address it binds), CHATD_CASSANDRA_PORT (9042),
 # CHATD_CASSANDRA_HEAP (1g), CHATD_CASSANDRA_START_TIMEOUT (seconds, 240).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 version="${CHATD_CASSANDRA_VERSION:-5.0.4}"
 base="${CHATD_CASSANDRA_DIR:-$PWD/third_party/cache/cassandra}"
+host="${CHATD_CASSANDRA_HOST:-127.0.0.1}"
 port="${CHATD_CASSANDRA_PORT:-9042}"
 heap="${CHATD_CASSANDRA_HEAP:-1g}"
 start_timeout="${CHATD_CASSANDRA_START_TIMEOUT:-240}"
 lib="$base/lib-$version"
-run="$base/run"
+run="${CHATD_CASSANDRA_RUN:-$base/run}"
 pid_file="$run/cassandra.pid"
 log_file="$run/logs/stdout.log"
 
@@ -30,7 +33,7 @@ log() { echo "cassandra: $*" >&2; }
 # byte 0x84). Only bash is needed, so this works before any client is built.
 cql_answers() {
   local reply
-  reply="$(timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port || exit 1
+  reply="$(timeout 3 bash -c "exec 3<>/dev/tcp/$host/$port || exit 1
     printf '\x04\x00\x00\x00\x05\x00\x00\x00\x00' >&3
     head -c 1 <&3 | od -An -tx1" 2>/dev/null)" || return 1
   [ "$(echo "$reply" | tr -d ' \n')" = "84" ]
@@ -91,9 +94,9 @@ commitlog_segment_size: 16MiB
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
-      - seeds: "127.0.0.1:7000"
-listen_address: 127.0.0.1
-rpc_address: 127.0.0.1
+      - seeds: "$host:7000"
+listen_address: $host
+rpc_address: $host
 storage_port: 7000
 start_native_transport: true
 native_transport_port: $port
@@ -175,7 +178,7 @@ jvm17_flags=(
 
 start() {
   if cql_answers; then
-    log "already answering on 127.0.0.1:$port"
+    log "already answering on $host:$port"
     return 0
   fi
   if pid="$(running_pid)"; then
@@ -227,7 +230,7 @@ start() {
     sleep 1
     waited=$((waited + 1))
   done
-  log "CQL answering on 127.0.0.1:$port (after ${waited}s)"
+  log "CQL answering on $host:$port (after ${waited}s)"
 }
 
 stop() {
@@ -255,9 +258,9 @@ case "${1:-}" in
   stop) stop ;;
   status)
     if cql_answers; then
-      log "answering on 127.0.0.1:$port"
+      log "answering on $host:$port"
     else
-      log "not answering on 127.0.0.1:$port"
+      log "not answering on $host:$port"
       exit 1
     fi
     ;;

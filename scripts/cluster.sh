@@ -8,6 +8,8 @@
 #   scripts/cluster.sh down     # stops every process it started (and the broker and
 #                               # CQL server if it started them); leaves none behind
 #   scripts/cluster.sh status   # one line per process; exit 3 if any is down
+#   scripts/cluster.sh engine kafka|cassandra stop|start
+#                               # the broker or the CQL server the cluster uses
 #
 # Processes: discovery, presence, notification, two main-chat (one consumer
 # group), three chat servers in three regions (Singapore, Frankfurt,
@@ -20,7 +22,14 @@
 #   CHATD_CLUSTER_HOST   address every listener binds (default 127.0.0.1)
 #   CHATD_CLUSTER_CHAT_SERVERS  how many chat servers, 1..3 (default 3)
 #   CHATD_BINARY         the chatd binary (default build/chatd)
-#   CHATD_CLUSTER_SERVERS=0  do not start Kafka or the CQL server (use running ones)
+#   CHATD_CLUSTER_SERVERS=0  do not start Kafka or the CQL server (use running
+#                        ones); ignored with CHATD_CLUSTER_NETNS
+#   CHATD_CLUSTER_NETNS  a /24 prefix such as 10.213.7: every process in a
+#                        network namespace of its own (veth pairs on a bridge
+#                        holding PREFIX.1), the broker and the CQL server in
+#                        another (PREFIX.2, their own data in the cluster
+#                        dir), so nothing relies on a shared 127.0.0.1.
+#                        Needs root; `down` removes every namespace and link.
 # Per-process logs are in $CHATD_CLUSTER_DIR/<name>.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +40,19 @@ host="${CHATD_CLUSTER_HOST:-127.0.0.1}"
 binary="${CHATD_BINARY:-$root/build/chatd}"
 n_chat="${CHATD_CLUSTER_CHAT_SERVERS:-3}"
 ready_timeout="${CHATD_CLUSTER_READY_TIMEOUT:-90}"
+netns="${CHATD_CLUSTER_NETNS:-}"
+# A cluster started in namespaces is stopped in them, whatever the caller's environment.
+[[ -z "$netns" && -f "$dir/netns" ]] && netns="$(cat "$dir/netns")"
+if [[ -n "$netns" ]]; then
+  [[ "$netns" =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || {
+    echo "cluster.sh: CHATD_CLUSTER_NETNS must be a /24 prefix like 10.213.7" >&2
+    exit 2
+  }
+  # Short names: interface names have at most 15 characters.
+  tag="c${netns##*.}"
+  bridge="${tag}br"
+  engines_host="$netns.2"
+fi
 
 log() { echo "cluster.sh: $*" >&2; }
 die() {
@@ -46,6 +68,23 @@ chat_servers=(
 )
 
 pid_of() { cat "$dir/$1.pid" 2>/dev/null || true; }
+
+# The address a process listens on: its namespace's, or the shared host.
+host_of() {
+  if [[ -z "$netns" ]]; then
+    echo "$host"
+    return
+  fi
+  local n=10 name
+  for name in discovery presence notification main-chat-1 main-chat-2 chat-sg chat-fra chat-va gateway; do
+    [[ "$name" == "$1" ]] && {
+      echo "$netns.$n"
+      return
+    }
+    n=$((n + 1))
+  done
+  die "no namespace for $1"
+}
 # Running and not a zombie: the processes are orphans once `up` returns, and
 # whoever inherits them may take a while to reap them.
 pid_alive() {
@@ -108,20 +147,80 @@ start() {
   done
   mkdir -p "$dir/data/$name"
   : >"$dir/$name.out"
-  env "${envs[@]}" CHATD_STORAGE_PATH="${CHATD_STORAGE_PATH:-$dir/data/$name}" \
+  local in_ns=()
+  [[ -n "$netns" ]] && in_ns=(ip netns exec "$(ns_of "$name")")
+  # ip netns exec and setsid both exec (no fork here), so $! is chatd's pid.
+  "${in_ns[@]}" env "${envs[@]}" CHATD_STORAGE_PATH="${CHATD_STORAGE_PATH:-$dir/data/$name}" \
     setsid "$binary" "$role" >"$dir/$name.out" 2>>"$dir/$name.log" </dev/null &
   echo $! >"$dir/$name.pid"
   grep -qx "$name $role" "$dir/started" 2>/dev/null || echo "$name $role" >>"$dir/started"
 }
 
+# --- network namespaces (CHATD_CLUSTER_NETNS) ---
+ns_of() { echo "chatd-$tag-$1"; }
+
+# A namespace for `name` at PREFIX.<n>, its veth pair on the bridge.
+ns_add() {
+  local name="$1" n="$2" ns
+  ns="$(ns_of "$name")"
+  ip netns list | grep -qw "^$ns" && return 0
+  ip netns add "$ns"
+  ip link add "$tag-$n" type veth peer name "$tag-$n-in"
+  ip link set "$tag-$n-in" netns "$ns"
+  ip link set "$tag-$n" master "$bridge" up
+  ip -n "$ns" link set lo up
+  ip -n "$ns" addr add "$netns.$n/24" dev "$tag-$n-in"
+  ip -n "$ns" link set "$tag-$n-in" up
+  ip -n "$ns" route add default via "$netns.1"
+}
+
+net_up() {
+  if ! ip link show "$bridge" >/dev/null 2>&1; then
+    ip link add "$bridge" type bridge
+    ip addr add "$netns.1/24" dev "$bridge"
+    ip link set "$bridge" up
+  fi
+  ns_add engines 2
+  local n=10 name
+  for name in discovery presence notification main-chat-1 main-chat-2 chat-sg chat-fra chat-va gateway; do
+    ns_add "$name" "$n"
+    n=$((n + 1))
+  done
+}
+
+net_down() {
+  local ns
+  for ns in $(ip netns list | awk -v p="chatd-$tag-" 'index($1, p) == 1 {print $1}'); do ip netns del "$ns"; done
+  ip link del "$bridge" 2>/dev/null || true  # the veth ends go with their namespaces
+}
+
+# The namespace, address and data of the cluster's own engines.
+engine_env() {
+  echo CHATD_KAFKA_HOST="$engines_host" CHATD_KAFKA_DATA="$dir/engines-data/kafka" \
+    CHATD_CASSANDRA_HOST="$engines_host" CHATD_CASSANDRA_RUN="$dir/engines-data/cassandra"
+}
+
+# engine <kafka|cassandra> <start|stop|status>
+engine() {
+  local s="$1" what="$2"
+  [[ "$s" == kafka || "$s" == cassandra ]] || die "engine: kafka or cassandra"
+  if [[ -n "$netns" ]]; then
+    # shellcheck disable=SC2046 # engine_env is a list of VAR=value words
+    ip netns exec "$(ns_of engines)" env $(engine_env) "scripts/$s.sh" "$what"
+  else
+    "scripts/$s.sh" "$what"
+  fi
+}
+
 servers_up() {
-  [[ "${CHATD_CLUSTER_SERVERS:-1}" == 0 ]] && return 0
+  # In namespaces the cluster always runs engines of its own.
+  [[ -z "$netns" && "${CHATD_CLUSTER_SERVERS:-1}" == 0 ]] && return 0
   local s
   for s in cassandra kafka; do
-    if ! "scripts/$s.sh" status >/dev/null 2>&1; then
+    if ! engine "$s" status >/dev/null 2>&1; then
       log "starting $s"
-      "scripts/$s.sh" start >&2
-      echo "$s" >>"$dir/engines"
+      engine "$s" start >&2
+      grep -qx "$s" "$dir/engines" 2>/dev/null || echo "$s" >>"$dir/engines"
     fi
   done
 }
@@ -130,17 +229,23 @@ up() {
   [[ -x "$binary" ]] || die "no chatd binary at $binary (run scripts/setup.sh)"
   ((n_chat >= 1 && n_chat <= 3)) || die "CHATD_CLUSTER_CHAT_SERVERS must be 1..3"
   mkdir -p "$dir"
+  if [[ -n "$netns" ]]; then
+    net_up
+    echo "$netns" >"$dir/netns"
+  fi
   servers_up
 
   # One internal secret for every process (tokens and internal calls).
   [[ -f "$dir/secret" ]] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/secret"
+  local engines_at=127.0.0.1
+  [[ -n "$netns" ]] && engines_at="$engines_host"
   defaults=(
     CHATD_STORAGE_BACKEND=scylla
-    CHATD_STORAGE_HOSTS=127.0.0.1:9042
+    CHATD_STORAGE_HOSTS="$engines_at:9042"
     CHATD_STORAGE_KEYSPACE=chatd_cluster
     CHATD_STORAGE_CONSISTENCY=one
     CHATD_QUEUE_BACKEND=kafka
-    CHATD_QUEUE_BROKERS=127.0.0.1:9092
+    CHATD_QUEUE_BROKERS="$engines_at:9092"
     CHATD_QUEUE_TOPIC_PREFIX=chatd-cluster.
     CHATD_QUEUE_PARTITIONS=6
     CHATD_AUTH_JWT_SECRET="$(cat "$dir/secret")"
@@ -148,9 +253,9 @@ up() {
     CHATD_PRESENCE_TIMEOUT_MS=6000
   )
 
-  start discovery discovery CHATD_DISCOVERY_LISTEN="$host:0"
-  start presence presence CHATD_PRESENCE_LISTEN="$host:0"
-  start notification notification CHATD_NOTIFICATIONS_LISTEN="$host:0"
+  start discovery discovery CHATD_DISCOVERY_LISTEN="$(host_of discovery):0"
+  start presence presence CHATD_PRESENCE_LISTEN="$(host_of presence):0"
+  start notification notification CHATD_NOTIFICATIONS_LISTEN="$(host_of notification):0"
   local discovery presence notification
   discovery="$(wait_listening discovery discovery)" || die "discovery did not start"
   presence="$(wait_listening presence presence)" || die "presence did not start"
@@ -161,15 +266,15 @@ up() {
     CHATD_NOTIFICATIONS_URL="http://$notification"
   )
 
-  start main-chat-1 main-chat CHATD_MAIN_CHAT_LISTEN="$host:0"
-  start main-chat-2 main-chat CHATD_MAIN_CHAT_LISTEN="$host:0"
+  start main-chat-1 main-chat CHATD_MAIN_CHAT_LISTEN="$(host_of main-chat-1):0"
+  start main-chat-2 main-chat CHATD_MAIN_CHAT_LISTEN="$(host_of main-chat-2):0"
   local i name role region lat lon
   for ((i = 0; i < n_chat; i++)); do
     read -r name role region lat lon <<<"${chat_servers[$i]}"
-    start "$name" chat-server CHATD_CHAT_SERVER_LISTEN="$host:0" CHATD_CHAT_SERVER_ID="$name" \
+    start "$name" chat-server CHATD_CHAT_SERVER_LISTEN="$(host_of "$name"):0" CHATD_CHAT_SERVER_ID="$name" \
       CHATD_CHAT_SERVER_REGION="$region" CHATD_CHAT_SERVER_LAT="$lat" CHATD_CHAT_SERVER_LON="$lon"
   done
-  start gateway gateway CHATD_GATEWAY_LISTEN="$host:0"
+  start gateway gateway CHATD_GATEWAY_LISTEN="$(host_of gateway):0"
 
   wait_listening main-chat-1 main-chat >/dev/null || die "main-chat-1 did not start"
   wait_listening main-chat-2 main-chat >/dev/null || die "main-chat-2 did not start"
@@ -250,8 +355,12 @@ down() {
   rm -f "$dir/started"
   if [[ -f "$dir/engines" ]]; then
     local s
-    while read -r s; do "scripts/$s.sh" stop >&2 || true; done <"$dir/engines"
+    while read -r s; do engine "$s" stop >&2 || true; done <"$dir/engines"
     rm -f "$dir/engines"
+  fi
+  if [[ -n "$netns" ]]; then
+    net_down
+    rm -f "$dir/netns"
   fi
 }
 
@@ -277,8 +386,9 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
+  engine) engine "${2:-}" "${3:-}" ;;
   *)
-    echo "usage: scripts/cluster.sh up|down|status" >&2
+    echo "usage: scripts/cluster.sh up|down|status|engine kafka|cassandra stop|start" >&2
     exit 2
     ;;
 esac

@@ -10,19 +10,21 @@
 # The broker version is docs/adr/005-kafka-broker-version.md's decision.
 # Environment: CHATD_KAFKA_VERSION (default below), CHATD_KAFKA_CACHE (jars,
 # default third_party/cache/kafka), CHATD_KAFKA_DATA (logs, pid, data; default
-# $CHATD_KAFKA_CACHE/run), CHATD_KAFKA_PORT (9092), CHATD_KAFKA_HEAP (512m).
+# $CHATD_KAFKA_CACHE/run), CHATD_KAFKA_HOST (127.0.0.1: the address it binds
+# and advertises), CHATD_KAFKA_PORT (9092), CHATD_KAFKA_HEAP (512m).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 version="${CHATD_KAFKA_VERSION:-4.1.1}"
 cache="${CHATD_KAFKA_CACHE:-$PWD/third_party/cache/kafka}"
 run="${CHATD_KAFKA_DATA:-$cache/run}"
+host="${CHATD_KAFKA_HOST:-127.0.0.1}"
 port="${CHATD_KAFKA_PORT:-9092}"
 controller_port=$((port + 1))
 heap="${CHATD_KAFKA_HEAP:-512m}"
 jars="$cache/jars-$version"
 pidfile="$run/kafka.pid"
-bootstrap="127.0.0.1:$port"
+bootstrap="$host:$port"
 
 log() { echo "kafka.sh: $*" >&2; }
 
@@ -71,9 +73,9 @@ write_config() {
   cat >"$run/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
-controller.quorum.voters=1@127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.quorum.voters=1@$host:$controller_port
+listeners=PLAINTEXT://$host:$port,CONTROLLER://$host:$controller_port
+advertised.listeners=PLAINTEXT://$host:$port
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT

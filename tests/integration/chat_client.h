@@ -106,7 +106,8 @@ class chat_client {
     }
     auto f = ws_->read(timeout);
     if (!f || f->closed) {
-      if (f && f->closed) close_code_ = f->close_code;
+      if (f && f->closed) close_code_ = f->close_code ? f->close_code : 1006;
+      if (!f && f.err().message != "timeout") close_code_ = 1006;  // the connection broke
       return std::nullopt;
     }
     std::error_code ec;
@@ -201,6 +202,8 @@ class chat_client {
   void close() {
     if (ws_) ws_->close();
   }
+  // Nonzero once the server closed the connection or it broke.
+  std::uint16_t close_code() const { return close_code_; }
 
  private:
   std::unique_ptr<net::ws_client> ws_;

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cstdio>
@@ -18,6 +19,8 @@
 #include <thread>
 
 #include "net/client.h"
+
+extern char** environ;
 
 namespace chatd::testing {
 
@@ -133,19 +136,38 @@ int chatd_process::run_cluster_script(const std::string& command, std::string* o
     if (k == "gateway.listen" || k == "chat_server.listen" || k == "storage.path") continue;
     env.emplace_back(env_name(k), v);
   }
+  // `command` is the script's arguments, separated by spaces. Built before
+  // fork(): the test may have other threads, so the child must not allocate.
+  std::vector<std::string> args{"bash", std::string(CHATD_SOURCE_DIR) + "/scripts/cluster.sh"};
+  std::istringstream words(command);
+  for (std::string w; words >> w;) args.push_back(w);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string log_path = data_dir_ + "/cluster.log";
+  std::vector<std::string> env_lines;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view line(*e);
+    auto key = line.substr(0, line.find('='));
+    if (std::none_of(env.begin(), env.end(), [&](const auto& kv) { return kv.first == key; })) {
+      env_lines.emplace_back(line);
+    }
+  }
+  for (const auto& [k, v] : env) env_lines.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& line : env_lines) envp.push_back(line.data());
+  envp.push_back(nullptr);
   int pipe_fds[2];
   if (::pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
     ::dup2(pipe_fds[1], 1);
-    int log = ::open((data_dir_ + "/cluster.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (log >= 0) ::dup2(log, 2);
     ::close(pipe_fds[0]);
     ::close(pipe_fds[1]);
-    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-    std::string script = std::string(CHATD_SOURCE_DIR) + "/scripts/cluster.sh";
-    ::execl("/bin/bash", "bash", script.c_str(), command.c_str(), static_cast<char*>(nullptr));
+    ::execve("/bin/bash", argv.data(), envp.data());
     ::_exit(127);
   }
   ::close(pipe_fds[1]);
@@ -214,11 +236,26 @@ void chatd_process::kill9_process(const std::string& name) {
 
 void chatd_process::restart_dead() {
   std::string out;
+  // A process may die while `up` runs (one whose node lease expired during a
+  // database outage stops by design): `up` fails on it, and the next `up`
+  // starts it again.
+  for (int attempt = 1; attempt < 3; ++attempt) {
+    if (run_cluster_script("up", &out) == 0) return;
+  }
   if (int rc = run_cluster_script("up", &out); rc != 0) {
     std::ifstream in(data_dir_ + "/cluster.log");
     std::stringstream ss;
     ss << in.rdbuf();
     throw std::runtime_error("scripts/cluster.sh up (restart) failed:\n" + ss.str());
+  }
+}
+
+void chatd_process::restart_engine(const std::string& engine) {
+  for (const char* what : {" stop", " start"}) {
+    std::string out;
+    if (int rc = run_cluster_script("engine " + engine + what, &out); rc != 0) {
+      throw std::runtime_error("scripts/cluster.sh engine " + engine + what + " failed (" + std::to_string(rc) + ")");
+    }
   }
 }
 

@@ -45,6 +45,9 @@ class chatd_process {
   // restarts what is dead on its old port and waits until all are ready.
   void kill9_process(const std::string& name);
   void restart_dead();
+  // Cluster only: stops and starts "kafka" or "cassandra", the engine the
+  // cluster uses (its own, in a namespace, with CHATD_CLUSTER_NETNS).
+  void restart_engine(const std::string& engine);
   std::string gateway() const { return address("gateway"); }
   const std::string& data_dir() const { return data_dir_; }
   std::string log() const;  // what it wrote to stderr

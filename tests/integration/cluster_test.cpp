@@ -1,14 +1,20 @@
-// The distributed layout when its processes die: each role is killed with
-// SIGKILL in turn while two participants on different chat servers keep
-// writing, `scripts/cluster.sh up` brings it back on its old port, and at the
-// end every acknowledged message is stored exactly once and was delivered to
-// the other side (live, or through ?since= after a reconnect).
+// The distributed layout under failures and routed delivery: each role is
+// killed with SIGKILL in turn, then the broker and the CQL server restart,
+// while tens of clients keep a steady load; `scripts/cluster.sh up` brings
+// back what died on its old port, and at the end every acknowledged message
+// is stored exactly once and was delivered to its receiver (live, or through
+// ?since= after a reconnect). With CHATD_CLUSTER_NETNS every process runs in
+// a network namespace of its own.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/ids.h"
@@ -24,49 +30,6 @@ std::string type_of(const json::value& v) {
   return v.is_object() && v.as_object().if_contains("type") ? std::string(v.as_object().at("type").as_string()) : "";
 }
 
-// One side of the conversation: its socket, reconnected through discovery
-// with ?since= whenever its chat server went away.
-struct side {
-  participant_handle who;
-  chat_client ws;
-  std::set<std::string> received;  // ids of the other side's messages
-  std::string last_seen;           // the newest id this side saw, for ?since=
-  int connects = 0;
-
-  void note(const json::value& frame) {
-    const auto& m = frame.at("message").as_object();
-    std::string id(m.at("id").as_string());
-    if (m.at("sender").at("id").as_string() != who.id) received.insert(id);
-    if (last_seen.empty() || parse_id(id) > parse_id(last_seen)) last_seen = id;
-  }
-  void connect(const api& c) {
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      chat_client fresh;
-      if (fresh.connect(c, who.token, last_seen)) {
-        ws = std::move(fresh);
-        ++connects;
-        return;
-      }
-      std::this_thread::sleep_for(100ms);  // discovery still lists the dead server
-    }
-    FAIL() << who.username << " could not reconnect";
-  }
-  // Reads what arrived until `marker` (a message of the other side) is seen.
-  bool drain_until(const std::string& marker, const api& c) {
-    for (int round = 0; round < 3; ++round) {
-      for (;;) {
-        auto f = ws.wait_type("message", "", 10s);
-        if (!f) break;  // closed or quiet: reconnect and recover below
-        note(*f);
-        if (received.count(marker)) return true;
-      }
-      if (received.count(marker)) return true;
-      connect(c);
-    }
-    return received.count(marker) > 0;
-  }
-};
-
 // A send that may meet a dead connection: null instead of a test failure.
 json::value try_send(chat_client& ws, const std::string& conv, const std::string& body, const std::string& cmid) {
   json::object f{{"type", "send"}, {"id", cmid}, {"conversation_id", conv}, {"body", body}, {"client_msg_id", cmid}};
@@ -78,128 +41,259 @@ json::value try_send(chat_client& ws, const std::string& conv, const std::string
   return r ? *r : json::value(nullptr);
 }
 
-// The conversation between two sides on different chat servers, with the
-// bookkeeping both failover tests check at the end.
-class conversation_under_failure {
- public:
-  explicit conversation_under_failure(chatd_process& proc) : proc_(proc) {
-    api c(proc.gateway());
-    a_.who = make_participant(c, "user", "fail_a");
-    b_.who = make_participant(c, "shop", "fail_b");
-    conv_ = create_conversation(c, a_.who, "direct", {b_.who.id});
-    a_.connect(c);
-    b_.connect(c);  // the next chat server: the two sides sit on different ones
-  }
-
-  // Five messages each way, each acked (resent with the same client_msg_id
-  // over a new connection when the chat server died under it), then each
-  // side reads until it has the other's last one.
-  void exchange() {
-    send(a_, acked_by_a_, 5);
-    send(b_, acked_by_b_, 5);
-    ASSERT_TRUE(b_.drain_until(acked_by_a_.back(), api(proc_.gateway())));
-    ASSERT_TRUE(a_.drain_until(acked_by_b_.back(), api(proc_.gateway())));
-  }
-
-  // Stored exactly once: history (newest first, 100 a page) holds each
-  // acknowledged id once and nothing else; each side got the other's.
-  void check(const char* what) {
-    api c(proc_.gateway());
-    std::map<std::string, int> stored;
-    std::string before;
-    for (;;) {
-      auto page =
-          c.get("/v1/conversations/" + conv_ + "/messages?limit=100" + (before.empty() ? "" : "&before=" + before),
-                a_.who.token);
-      ASSERT_EQ(page.status, 200) << page.raw;
-      const auto& msgs = page.obj().at("messages").as_array();
-      for (const auto& m : msgs) ++stored[std::string(m.at("id").as_string())];
-      if (!page.obj().at("has_more").as_bool() || msgs.empty()) break;
-      before = std::string(msgs.back().at("id").as_string());
-    }
-    const std::size_t sent = acked_by_a_.size() + acked_by_b_.size();
-    EXPECT_EQ(stored.size(), sent);
-    for (const auto& [id, count] : stored) EXPECT_EQ(count, 1) << id;
-    for (const auto& id : acked_by_a_) {
-      EXPECT_EQ(stored.count(id), 1u) << id;
-      EXPECT_TRUE(b_.received.count(id)) << "b never got " << id;
-    }
-    for (const auto& id : acked_by_b_) {
-      EXPECT_EQ(stored.count(id), 1u) << id;
-      EXPECT_TRUE(a_.received.count(id)) << "a never got " << id;
-    }
-    std::printf("%s: sent %zu, acked %zu, stored %zu, delivered to a %zu, to b %zu, reconnects %d\n", what, sent, sent,
-                stored.size(), a_.received.size(), b_.received.size(), reconnects());
-  }
-
-  int reconnects() const { return a_.connects + b_.connects - 2; }
-
- private:
-  void send(side& from, std::vector<std::string>& acked, int count) {
-    for (int i = 0; i < count; ++i) {
-      const std::string cmid = from.who.username + "-" + std::to_string(n_++);
-      for (int attempt = 0;; ++attempt) {
-        ASSERT_LT(attempt, 30) << "no ack for " << cmid;
-        auto ack = try_send(from.ws, conv_, "m " + cmid, cmid);
-        if (type_of(ack) == "ack") {
-          acked.push_back(std::string(ack.at("message").at("id").as_string()));
-          break;
-        }
-        from.connect(api(proc_.gateway()));
-      }
-    }
-  }
-
-  chatd_process& proc_;
-  side a_, b_;
-  std::string conv_;
-  std::vector<std::string> acked_by_a_, acked_by_b_;
-  int n_ = 0;
-};
-
 const std::vector<std::pair<std::string, std::string>> flags = {{"rate_limits.send_per_second", "0"},
                                                                 {"rate_limits.login_per_minute", "0"},
                                                                 {"presence.timeout_ms", "3000"},
                                                                 {"discovery.server_ttl_ms", "3000"}};
 
-TEST(cluster_failover, every_role_killed_in_turn_loses_no_acknowledged_message) {
-  if (!cluster_mode()) GTEST_SKIP() << "runs against scripts/cluster.sh (CHATD_TEST_CLUSTER=1)";
-  chatd_process proc(flags);
-  proc.start();
-  conversation_under_failure talk(proc);
-  talk.exchange();
-  for (const std::string victim :
-       {"main-chat-1", "presence", "notification", "discovery", "gateway", "chat-sg", "chat-fra", "main-chat-2"}) {
-    SCOPED_TRACE(victim);
-    proc.kill9_process(victim);
-    talk.exchange();  // while it is dead (a dead chat server: its clients move)
-    proc.restart_dead();
-    talk.exchange();  // and after it is back
+// One of the tens of clients of the steady-load failover test: sends to its
+// partner at a steady pace on its own thread, resends the same
+// client_msg_id over a new connection (through discovery, with ?since=)
+// whenever the old one failed, and notes what its partner sent.
+class load_client {
+ public:
+  load_client(participant_handle who, std::string conv, std::string gateway, std::size_t first_server)
+      : who_(std::move(who)), conv_(std::move(conv)), gateway_(std::move(gateway)), turn_(first_server) {}
+
+  void run(const std::atomic<bool>& stop, std::chrono::milliseconds period) {
+    connect();
+    auto next = std::chrono::steady_clock::now();
+    while (!stop) {
+      send_one(stop);
+      drain(1ms);
+      next += period;
+      std::this_thread::sleep_until(next);
+      if (std::chrono::steady_clock::now() > next + 5 * period) next = std::chrono::steady_clock::now();
+    }
   }
-  talk.check("roles killed");
-  // The chat servers killed held at least one of the two sides: it moved.
-  EXPECT_GT(talk.reconnects(), 0);
+
+  // After the load: reads until every id in `expected` arrived, reconnecting
+  // with ?since= when the socket is quiet or gone.
+  void catch_up(const std::vector<std::string>& expected) {
+    auto missing = [&] {
+      return std::any_of(expected.begin(), expected.end(), [&](const auto& id) { return !received_.count(id); });
+    };
+    for (int round = 0; round < 4 && missing(); ++round) {
+      auto quiet_until = std::chrono::steady_clock::now() + 10s;
+      while (missing() && std::chrono::steady_clock::now() < quiet_until) {
+        if (!drain(500ms)) break;
+      }
+      if (missing()) connect();
+    }
+  }
+
+  const participant_handle& who() const { return who_; }
+  const std::string& conv() const { return conv_; }
+  const std::vector<std::string>& acked() const { return acked_; }
+  const std::string& last_seen() const { return last_seen_; }
+  const std::set<std::string>& received() const { return received_; }
+  std::size_t attempts() const { return attempts_; }
+  std::size_t duplicates() const { return duplicates_; }
+  int reconnects() const { return connects_ - 1; }
+
+ private:
+  void connect() {
+    for (int attempt = 0; attempt < 600; ++attempt) {  // up to a minute: the gateway may be down
+      for (const auto& url : discover()) {
+        chat_client fresh;
+        if (fresh.connect_url(url, who_.token, last_seen_)) {
+          ws_ = std::move(fresh);
+          for (const auto& conv : ws_.ready().at("conversations").as_array()) {
+            for (const auto& m : conv.at("messages").as_array()) note(m.as_object(), false);
+          }
+          ++connects_;
+          connected_ = true;
+          return;
+        }
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    ADD_FAILURE() << who_.username << " could not reconnect";
+  }
+
+  // The chat servers the gateway offers, in turn as chat_client::connect
+  // picks them; none while the gateway is down (not a failure here).
+  std::vector<std::string> discover() {
+    auto r = net::http_request_sync("GET", "http://" + gateway_ + "/v1/discovery", "",
+                                    {{"Authorization", "Bearer " + who_.token}});
+    std::vector<std::string> urls;
+    if (!r || r->status != 200) return urls;
+    std::error_code ec;
+    auto v = json::parse(r->body, ec);
+    if (ec || !v.is_object() || !v.as_object().contains("servers")) return urls;
+    for (const auto& s : v.at("servers").as_array()) urls.emplace_back(s.at("url").as_string());
+    if (!urls.empty())
+      std::rotate(urls.begin(), urls.begin() + static_cast<std::ptrdiff_t>(turn_++ % urls.size()), urls.end());
+    return urls;
+  }
+
+  void send_one(const std::atomic<bool>& stop) {
+    const std::string cmid = who_.username + "-" + std::to_string(acked_.size());
+    for (int attempt = 0; attempt < 300; ++attempt) {
+      if (!connected_) connect();
+      ++attempts_;
+      auto ack = try_send(ws_, conv_, "load " + cmid, cmid);
+      if (type_of(ack) == "ack") {
+        acked_.push_back(std::string(ack.at("message").at("id").as_string()));
+        return;
+      }
+      // An error frame (the database restarting) or a dead connection: the
+      // same client_msg_id again, over a new connection if need be.
+      if (ack.is_null()) connected_ = false;
+      std::this_thread::sleep_for(200ms);
+      if (stop && attempt > 150) break;
+    }
+    ADD_FAILURE() << "no ack for " << cmid;
+  }
+
+  // A message of the conversation, pushed or in `ready`'s history (which is
+  // how one sent before the first connect arrives).
+  void note(const json::object& m, bool pushed) {
+    std::string id(m.at("id").as_string());
+    if (last_seen_.empty() || parse_id(id) > parse_id(last_seen_)) last_seen_ = id;
+    if (m.at("sender").at("id").as_string() == who_.id) return;
+    if (!received_.insert(id).second && pushed) ++duplicates_;
+  }
+
+  // Notes every frame already there or arriving within `wait`; false once
+  // the socket is closed.
+  bool drain(std::chrono::milliseconds wait) {
+    if (!connected_) return false;
+    for (;;) {
+      auto f = ws_.next(wait);
+      if (!f) {
+        if (ws_.close_code() != 0) connected_ = false;
+        return connected_;
+      }
+      if (type_of(*f) != "message") continue;
+      note(f->at("message").as_object(), true);
+      wait = 1ms;
+    }
+  }
+
+  participant_handle who_;
+  std::string conv_;
+  std::string gateway_;
+  chat_client ws_;
+  bool connected_ = false;
+  std::string last_seen_;
+  std::vector<std::string> acked_;
+  std::set<std::string> received_;
+  std::size_t attempts_ = 0;
+  std::size_t duplicates_ = 0;
+  int connects_ = 0;
+  std::size_t turn_ = 0;
+};
+
+// Every id of a conversation's history, with how often each is there.
+std::map<std::string, int> stored_ids(const api& c, const std::string& conv, const std::string& token) {
+  std::map<std::string, int> stored;
+  std::string before;
+  for (;;) {
+    auto page =
+        c.get("/v1/conversations/" + conv + "/messages?limit=100" + (before.empty() ? "" : "&before=" + before), token);
+    EXPECT_EQ(page.status, 200) << page.raw;
+    if (page.status != 200) break;
+    const auto& msgs = page.obj().at("messages").as_array();
+    for (const auto& m : msgs) ++stored[std::string(m.at("id").as_string())];
+    if (!page.obj().at("has_more").as_bool() || msgs.empty()) break;
+    before = std::string(msgs.back().at("id").as_string());
+  }
+  return stored;
 }
 
-// The broker, then the CQL server, stopped and started again under the
-// cluster (processes that could not ride it out come back through
-// cluster.sh up: a process whose node-id lease expired during the database
-// outage stops by design).
-TEST(cluster_failover, broker_and_database_restarts_lose_no_acknowledged_message) {
+// Tens of clients over the three chat servers keep a steady load of a few
+// hundred messages a second while every role is killed with SIGKILL in turn,
+// then the broker and the CQL server restart. At the end every acknowledged
+// message is stored exactly once and its receiver got it.
+TEST(cluster_failover, steady_load_through_every_kill_and_engine_restart_loses_nothing) {
   if (!cluster_mode()) GTEST_SKIP() << "runs against scripts/cluster.sh (CHATD_TEST_CLUSTER=1)";
-  chatd_process proc(flags);
-  proc.start();
-  conversation_under_failure talk(proc);
-  talk.exchange();
-  for (const std::string engine : {"kafka", "cassandra"}) {
-    SCOPED_TRACE(engine);
-    const std::string script = std::string(CHATD_SOURCE_DIR) + "/scripts/" + engine + ".sh";
-    ASSERT_EQ(std::system((script + " stop >/dev/null 2>&1").c_str()), 0);
-    ASSERT_EQ(std::system((script + " start >/dev/null 2>&1").c_str()), 0);
-    proc.restart_dead();
-    talk.exchange();
+  if (std::getenv("CHATD_CLUSTER_NETNS") != nullptr && ::geteuid() != 0) {
+    GTEST_SKIP() << "network namespaces need root";
   }
-  talk.check("engines restarted");
+  chatd_process proc(flags);
+  proc.start(120s);  // in namespaces the cluster starts engines of its own first
+  api c(proc.gateway());
+  constexpr int pairs = 12;
+  constexpr auto period = 80ms;  // 24 clients: ~300 messages/s
+  std::vector<std::unique_ptr<load_client>> clients;
+  for (int k = 0; k < pairs; ++k) {
+    auto a = make_participant(c, "user", "load_u" + std::to_string(k));
+    auto b = make_participant(c, "shop", "load_s" + std::to_string(k));
+    auto conv = create_conversation(c, a, "direct", {b.id});
+    // The two sides of a pair on different chat servers.
+    clients.push_back(std::make_unique<load_client>(a, conv, proc.gateway(), 2 * k));
+    clients.push_back(std::make_unique<load_client>(b, conv, proc.gateway(), 2 * k + 1));
+  }
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  struct joiner {  // also when an assertion below returns early
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~joiner() {
+      stop = true;
+      for (auto& t : threads) {
+        if (t.joinable()) t.join();
+      }
+    }
+  } join_at_exit{stop, threads};
+  for (auto& cl : clients) threads.emplace_back([&, cl = cl.get()] { cl->run(stop, period); });
+  auto under_load = [](std::chrono::seconds d) { std::this_thread::sleep_for(d); };
+  under_load(3s);
+  for (const std::string victim :
+       {"chat-sg", "main-chat-1", "presence", "notification", "gateway", "discovery", "chat-fra", "main-chat-2"}) {
+    std::printf("%lld killing %s\n", static_cast<long long>(now_ms()), victim.c_str());
+    proc.kill9_process(victim);
+    under_load(3s);
+    proc.restart_dead();
+    under_load(2s);
+  }
+  for (const std::string engine : {"kafka", "cassandra"}) {
+    std::printf("%lld restarting %s\n", static_cast<long long>(now_ms()), engine.c_str());
+    proc.restart_engine(engine);
+    proc.restart_dead();
+    under_load(3s);
+  }
+  stop = true;
+  for (auto& t : threads) t.join();
+
+  std::size_t attempts = 0, acked = 0, stored_total = 0, delivered = 0, duplicates = 0;
+  int reconnects = 0;
+  for (std::size_t k = 0; k < clients.size(); k += 2) {
+    auto& a = *clients[k];
+    auto& b = *clients[k + 1];
+    a.catch_up(b.acked());
+    b.catch_up(a.acked());
+    auto stored = stored_ids(c, a.conv(), a.who().token);
+    for (const auto& [id, n] : stored) EXPECT_EQ(n, 1) << "stored " << n << " times: " << id;
+    std::set<std::string> acked_ids;
+    EXPECT_EQ(stored.size(), a.acked().size() + b.acked().size()) << a.conv();
+    for (const auto* from : {&a, &b}) {
+      const auto& to = from == &a ? b : a;
+      for (const auto& id : from->acked()) {
+        EXPECT_EQ(stored.count(id), 1u) << "acked, not stored: " << id;
+        acked_ids.insert(id);
+        EXPECT_TRUE(to.received().count(id))
+            << to.who().username << " never got " << id << " (sent at " << id_timestamp_ms(*parse_id(id))
+            << ", it saw up to " << to.last_seen() << ")";
+      }
+      attempts += from->attempts();
+      acked += from->acked().size();
+      delivered += from->received().size();
+      duplicates += from->duplicates();
+      reconnects += from->reconnects();
+    }
+    stored_total += stored.size();
+    for (const auto& [id, n] : stored) {
+      EXPECT_TRUE(acked_ids.count(id)) << "stored, never acked: " << id << " (at " << id_timestamp_ms(*parse_id(id))
+                                       << ")";
+    }
+  }
+  std::printf(
+      "steady load: sent %zu (attempts) acked %zu stored %zu delivered %zu duplicates suppressed %zu reconnects %d\n",
+      attempts, acked, stored_total, delivered, duplicates, reconnects);
+  EXPECT_GT(acked, 2000u);  // the load was there
+  EXPECT_GT(reconnects, 0);
 }
 
 // A counter of one process's /metrics (0 when absent).

@@ -32,12 +32,7 @@ class main_chat_component final : public component {
               return main_.apply(*e);
             },
             "main-chat") {
-    auto& q = ctx.queue();
-    ctx.metrics().gauge_fn("chatd_queue_lag", "Records not yet processed by the main chat service", lag_labels(),
-                           [&q, topic = ctx.topic_names().messages] {
-                             auto l = q.lag("main-chat", topic);
-                             return l ? static_cast<double>(*l) : 0.0;
-                           });
+    add_lag_gauge("main-chat", ctx.topic_names().messages);
     if (!ctx.all_in_one()) listener_.emplace(ctx, "main-chat", ctx.cfg().main_chat.listen);
     if (ctx.routed_delivery()) {
       mainchat::router_deps d{ctx.db(), ctx.presence(), ctx.producer(), ctx.metrics(), [&reg = ctx.registry()] {
@@ -54,9 +49,13 @@ class main_chat_component final : public component {
             return router_->route(batch);
           }),
           "router");
+      add_lag_gauge("router", ctx.topic_names().messages);
+      add_lag_gauge("router", ctx.topic_names().events);
     }
   }
-  ~main_chat_component() override { ctx_.metrics().remove_gauge_fn("chatd_queue_lag", lag_labels()); }
+  ~main_chat_component() override {
+    for (const auto& labels : lag_gauges_) ctx_.metrics().remove_gauge_fn("chatd_queue_lag", labels);
+  }
 
   void start() override {
     loop_.start();
@@ -70,7 +69,17 @@ class main_chat_component final : public component {
   }
 
  private:
-  metric_labels lag_labels() const { return {{"group", "main-chat"}, {"topic", ctx_.topic_names().messages}}; }
+  // chatd_queue_lag{group,topic}: what this role's consumer groups have not
+  // processed yet.
+  void add_lag_gauge(const std::string& group, const std::string& topic) {
+    metric_labels labels{{"group", group}, {"topic", topic}};
+    ctx_.metrics().gauge_fn("chatd_queue_lag", "Records not yet processed by a consumer group of the main chat service",
+                            labels, [&q = ctx_.queue(), group, topic] {
+                              auto l = q.lag(group, topic);
+                              return l ? static_cast<double>(*l) : 0.0;
+                            });
+    lag_gauges_.push_back(std::move(labels));
+  }
 
   context& ctx_;
   mainchat::main_chat main_;
@@ -78,6 +87,7 @@ class main_chat_component final : public component {
   std::optional<mainchat::router> router_;
   std::optional<consume_loop> router_loop_;
   std::optional<service_listener> listener_;
+  std::vector<metric_labels> lag_gauges_;
 };
 
 }  // namespace

@@ -11,22 +11,20 @@
 namespace chatd::app {
 
 consume_loop::consume_loop(queue::queue& q, std::string group, std::vector<std::string> topics,
+                           queue::start_position start, std::string name)
+    : q_(q), group_(std::move(group)), topics_(std::move(topics)), start_(start), name_(std::move(name)) {}
+
+consume_loop::consume_loop(queue::queue& q, std::string group, std::vector<std::string> topics,
                            queue::start_position start, handler h, std::string name)
-    : q_(q),
-      group_(std::move(group)),
-      topics_(std::move(topics)),
-      start_(start),
-      handler_(std::move(h)),
-      name_(std::move(name)) {}
+    : consume_loop(q, std::move(group), std::move(topics), start, std::move(name)) {
+  handler_ = std::move(h);
+}
 
 consume_loop::consume_loop(queue::queue& q, std::string group, std::vector<std::string> topics,
                            queue::start_position start, batch_handler h, std::string name)
-    : q_(q),
-      group_(std::move(group)),
-      topics_(std::move(topics)),
-      start_(start),
-      batch_handler_(std::move(h)),
-      name_(std::move(name)) {}
+    : consume_loop(q, std::move(group), std::move(topics), start, std::move(name)) {
+  batch_handler_ = std::move(h);
+}
 
 consume_loop::~consume_loop() { stop(); }
 

@@ -33,6 +33,8 @@ class consume_loop {
   void stop();
 
  private:
+  consume_loop(queue::queue& q, std::string group, std::vector<std::string> topics, queue::start_position start,
+               std::string name);
   void run();
   // Runs the handler until it succeeds, gives up on the record (bad_request)
   // or the loop stops; false when stopping left it undone.

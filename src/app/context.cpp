@@ -153,7 +153,7 @@ id_generator& context::ids() {
   if (node == 0) {
     // Separate processes must never share a node number: lease one.
     p_->lease = std::make_unique<store::node_lease>(
-        db(), store::make_lease_owner(role_), std::chrono::milliseconds(15'000), [this] {
+        db(), store::make_lease_owner(role_), store::node_lease::default_ttl, [this] {
           spdlog::critical("lost the lease of snowflake node {}; no more ids, shutting down", p_->lease->node());
           if (p_->ids) p_->ids->disable();
           request_shutdown();

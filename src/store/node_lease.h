@@ -2,7 +2,7 @@
 // that separate processes never mint colliding ids without anyone assigning
 // numbers by hand (config node.id = 0).
 //
-//   store::node_lease lease(db, store::make_lease_owner("chat-server"), std::chrono::seconds(15), on_lost);
+//   store::node_lease lease(db, store::make_lease_owner("chat-server"), node_lease::default_ttl, on_lost);
 //   lease.start();                   // throws std::runtime_error if no number can be leased
 //   id_generator ids(lease.node());
 //   ...
@@ -41,7 +41,10 @@ std::string make_lease_owner(std::string_view tag = {});
 
 class node_lease {
  public:
-  static constexpr std::chrono::milliseconds default_ttl{15'000};
+  // Long enough to ride out a restart of the CQL server (tens of seconds)
+  // without every process stopping; a crashed process's number stays taken
+  // that long, out of 1023.
+  static constexpr std::chrono::milliseconds default_ttl{60'000};
 
   // `db` must outlive the lease. ttl is at least 3 ms (renewals every ttl/3);
   // on_lost may be empty. on_lost must not destroy the node_lease (it may

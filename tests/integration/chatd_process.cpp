@@ -239,7 +239,7 @@ void chatd_process::restart_dead() {
   // A process may die while `up` runs (one whose node lease expired during a
   // database outage stops by design): `up` fails on it, and the next `up`
   // starts it again.
-  for (int attempt = 1; attempt < 3; ++attempt) {
+  for (int attempt = 1; attempt < 6; ++attempt) {
     if (run_cluster_script("up", &out) == 0) return;
   }
   if (int rc = run_cluster_script("up", &out); rc != 0) {

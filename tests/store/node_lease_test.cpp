@@ -155,7 +155,7 @@ TEST(node_lease, bad_arguments_throw) {
   EXPECT_THROW(node_lease(db, "owner", 2ms, {}), std::invalid_argument);
   node_lease lease(db, "owner");
   EXPECT_EQ(lease.ttl(), node_lease::default_ttl);
-  EXPECT_EQ(lease.ttl(), 15000ms);
+  EXPECT_EQ(lease.ttl(), 60000ms);
 }
 
 TEST(node_lease, owners_are_unique_per_call) {

@@ -109,7 +109,8 @@ wait_listening() {
   local name="$1" role="$2" deadline=$((SECONDS + ready_timeout)) addr
   while ((SECONDS < deadline)); do
     addr="$(address_of "$name" "$role")"
-    if [[ -n "$addr" ]] && curl -fsS -o /dev/null "http://$addr/healthz"; then
+    if [[ -n "$addr" ]] && curl -fsS -o /dev/null "http://$addr/healthz" 2>/dev/null; then
+      echo "$addr" >"$dir/$name.addr"
       echo "$addr"
       return 0
     fi
@@ -135,8 +136,11 @@ start() {
   fi
   # A process that died gets its old port back, so that the URLs the others
   # were given (discovery, presence, notification) stay right.
+  # The last address it was ready on: a start that failed before it
+  # announced one must not lose it.
   local previous
-  previous="$(address_of "$name" "$role")"
+  previous="$(cat "$dir/$name.addr" 2>/dev/null || true)"
+  [[ -n "$previous" ]] || previous="$(address_of "$name" "$role")"
   local envs=() kv key
   for kv in "${defaults[@]}" "$@"; do
     key="${kv%%=*}"

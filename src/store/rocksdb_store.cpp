@@ -918,21 +918,6 @@ class rocksdb_chat_store final : public chat_store {
     return std::optional<id_t>{*id};
   }
 
-  status release_client_msg_id(id_t conversation_id, id_t sender_id, const std::string& client_msg_id,
-                               id_t message_id) override {
-    std::string k = dedup_key(conversation_id, sender_id, client_msg_id);
-    auto g = locks_.lock({{table::client_msg_ids, k}});
-    auto v = get(table::client_msg_ids, k);
-    if (!v) return std::move(v).err();
-    if (!*v) return {};
-    auto id = decode_id(**v, table::client_msg_ids);
-    if (!id) return std::move(id).err();
-    if (*id != message_id) return {};  // someone else's claim now
-    rocksdb::WriteBatch b;
-    b.Delete(cf(table::client_msg_ids), k);
-    return write(b);
-  }
-
   // --- read state ---
 
   result<id_t> mark_read(id_t participant_id, id_t conversation_id, id_t message_id) override {

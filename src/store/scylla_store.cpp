@@ -206,10 +206,6 @@ class scylla_chat_store final : public chat_store {
       false);
     p(sel_cmid_,
       "SELECT message_id FROM ${ks}.client_msg_ids WHERE conversation_id = ? AND sender_id = ? AND client_msg_id = ?");
-    p(release_cmid_,
-      "DELETE FROM ${ks}.client_msg_ids WHERE conversation_id = ? AND sender_id = ? AND client_msg_id = ? "
-      "IF message_id = ?",
-      false);
 
     p(upd_read_,
       "UPDATE ${ks}.read_state USING TIMESTAMP ? SET message_id = ? WHERE participant_id = ? AND conversation_id = ?");
@@ -636,13 +632,6 @@ class scylla_chat_store final : public chat_store {
     return std::optional<id_t>{r->id(0, 0)};
   }
 
-  status release_client_msg_id(id_t conversation_id, id_t sender_id, const std::string& client_msg_id,
-                               id_t message_id) override {
-    auto r = s_->run(release_cmid_, values().id(conversation_id).id(sender_id).text(client_msg_id).id(message_id));
-    if (!r) return std::move(r).err();
-    return {};
-  }
-
   // --- read state ---
 
   result<id_t> mark_read(id_t participant_id, id_t conversation_id, id_t message_id) override {
@@ -973,7 +962,7 @@ class scylla_chat_store final : public chat_store {
       claim_pair_, ins_inbox_, del_inbox_, sel_inbox_;
   prepared ins_message_, ins_message_by_id_, ins_bucket_, sel_message_by_id_, sel_message_, sel_buckets_down_,
       sel_buckets_up_, sel_before_, sel_after_, sel_count_after_;
-  prepared claim_cmid_, sel_cmid_, release_cmid_, upd_read_, sel_read_;
+  prepared claim_cmid_, sel_cmid_, upd_read_, sel_read_;
   prepared upd_presence_seen_, upd_presence_state_, sel_presence_;
   prepared ins_notification_, sel_notifications_, claim_delivered_, sel_delivered_;
   prepared ins_server_, sel_servers_, del_server_;

@@ -154,8 +154,8 @@ class chat_store {
                                            id_t message_id) = 0;
   virtual result<std::optional<id_t>> find_client_msg_id(id_t conversation_id, id_t sender_id,
                                                          const std::string& client_msg_id) = 0;
-  virtual status release_client_msg_id(id_t conversation_id, id_t sender_id, const std::string& client_msg_id,
-                                       id_t message_id) = 0;  // only if it still maps to message_id
+  // A claim is never released: a send whose queue write failed may still
+  // have been written, and its retry must resolve to the same id.
 
   // --- read state: last read message id per (participant, conversation) ---
   // Only moves forward; returns the stored value after the call.

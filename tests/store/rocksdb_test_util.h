@@ -101,10 +101,6 @@ class forwarding_store : public chat_store {
                                                  const std::string& client_msg_id) override {
     return target_->find_client_msg_id(conversation_id, sender_id, client_msg_id);
   }
-  status release_client_msg_id(id_t conversation_id, id_t sender_id, const std::string& client_msg_id,
-                               id_t message_id) override {
-    return target_->release_client_msg_id(conversation_id, sender_id, client_msg_id, message_id);
-  }
   result<id_t> mark_read(id_t participant_id, id_t conversation_id, id_t message_id) override {
     return target_->mark_read(participant_id, conversation_id, message_id);
   }

@@ -515,15 +515,19 @@ void chat_server::impl::deliver_to_members(std::uint64_t conv, const std::string
                                            bool count_delivery, std::uint64_t skip_participant) {
   // A routed record names its recipients here; a broadcast one is for every
   // member this server holds.
-  result<std::vector<std::uint64_t>> members = e.recipients;
-  if (e.recipients.empty()) members = d.db.list_members(conv);
-  if (!members) {
-    spdlog::warn("chat server: cannot list members of {}: {}", conv, members.err().message);
-    return;
+  const std::vector<std::uint64_t>* targets = &e.recipients;
+  result<std::vector<std::uint64_t>> members = std::vector<std::uint64_t>{};
+  if (e.recipients.empty()) {
+    members = d.db.list_members(conv);
+    if (!members) {
+      spdlog::warn("chat server: cannot list members of {}: {}", conv, members.err().message);
+      return;
+    }
+    targets = &*members;
   }
   bool from_here = e.origin_server == opt.server_id;
   std::uint64_t mid = e.kind == chat::event_kind::message ? e.message.id : 0;
-  for (auto pid : *members) {
+  for (auto pid : *targets) {
     if (pid == skip_participant) continue;
     for (auto& s : sessions_of(pid)) {
       if (from_here && s->id() == e.origin_connection) continue;  // it gets the ack instead

@@ -17,6 +17,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 
 #include "net/client.h"
 
@@ -43,6 +44,40 @@ std::string fresh_dir() {
 }  // namespace
 
 namespace {
+// Starts `args` with stdout into a pipe (returned: pid and its read end) and
+// stderr appended to `log_path`; `env` replaces the environment when given.
+// Everything is built before fork(): a test may have other threads, so the
+// child must not allocate.
+std::pair<pid_t, int> spawn(std::vector<std::string> args, const std::vector<std::string>* env,
+                            const std::string& log_path) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_copy = env ? *env : std::vector<std::string>{};
+  std::vector<char*> envp;
+  for (auto& line : env_copy) envp.push_back(line.data());
+  envp.push_back(nullptr);
+  int out[2];
+  if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (log >= 0) ::dup2(log, 2);
+    ::close(out[0]);
+    ::close(out[1]);
+    if (env) {
+      ::execve(argv[0], argv.data(), envp.data());
+    } else {
+      ::execv(argv[0], argv.data());
+    }
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  return {pid, out[0]};
+}
+
 // The keyspace and topic prefix of the cluster on this data dir.
 std::string cluster_tag(const std::string& data_dir) {
   char tag[24];
@@ -136,15 +171,10 @@ int chatd_process::run_cluster_script(const std::string& command, std::string* o
     if (k == "gateway.listen" || k == "chat_server.listen" || k == "storage.path") continue;
     env.emplace_back(env_name(k), v);
   }
-  // `command` is the script's arguments, separated by spaces. Built before
-  // fork(): the test may have other threads, so the child must not allocate.
-  std::vector<std::string> args{"bash", std::string(CHATD_SOURCE_DIR) + "/scripts/cluster.sh"};
+  // `command` is the script's arguments, separated by spaces.
+  std::vector<std::string> args{"/bin/bash", std::string(CHATD_SOURCE_DIR) + "/scripts/cluster.sh"};
   std::istringstream words(command);
   for (std::string w; words >> w;) args.push_back(w);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const std::string log_path = data_dir_ + "/cluster.log";
   std::vector<std::string> env_lines;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string_view line(*e);
@@ -154,31 +184,15 @@ int chatd_process::run_cluster_script(const std::string& command, std::string* o
     }
   }
   for (const auto& [k, v] : env) env_lines.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& line : env_lines) envp.push_back(line.data());
-  envp.push_back(nullptr);
-  int pipe_fds[2];
-  if (::pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
-  pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    ::dup2(pipe_fds[1], 1);
-    int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (log >= 0) ::dup2(log, 2);
-    ::close(pipe_fds[0]);
-    ::close(pipe_fds[1]);
-    ::execve("/bin/bash", argv.data(), envp.data());
-    ::_exit(127);
-  }
-  ::close(pipe_fds[1]);
+  auto [pid, read_fd] = spawn(std::move(args), &env_lines, data_dir_ + "/cluster.log");
   std::string text;
   char chunk[512];
   for (;;) {
-    auto n = ::read(pipe_fds[0], chunk, sizeof chunk);
+    auto n = ::read(read_fd, chunk, sizeof chunk);
     if (n <= 0) break;
     text.append(chunk, static_cast<std::size_t>(n));
   }
-  ::close(pipe_fds[0]);
+  ::close(read_fd);
   int st = 0;
   ::waitpid(pid, &st, 0);
   if (out) *out = std::move(text);
@@ -285,25 +299,7 @@ void chatd_process::start(std::chrono::milliseconds timeout) {
     args.push_back("--set");
     args.push_back(k + "=" + v);
   }
-  int out[2];
-  if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
-  std::string log_path = data_dir_ + "/chatd.log";
-  pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    ::dup2(out[1], 1);
-    int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (log >= 0) ::dup2(log, 2);
-    ::close(out[0]);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  pid_ = pid;
-  stdout_fd_ = out[0];
+  std::tie(pid_, stdout_fd_) = spawn(std::move(args), nullptr, data_dir_ + "/chatd.log");
   listeners_.clear();
 
   auto deadline = std::chrono::steady_clock::now() + timeout;

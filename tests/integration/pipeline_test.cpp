@@ -649,6 +649,55 @@ TEST_F(pipeline_test, moderation_delete_and_ban) {
   EXPECT_EQ(h.status, 200);
 }
 
+// A client that does not wait for `ready`: its requests are answered after
+// `ready`, in order (`ready` waits until the presence service has the
+// connection, so in the distributed layout these really arrive first).
+TEST_F(pipeline_test, requests_sent_before_ready_are_answered_after_it) {
+  auto a = make_participant(c(), "user", unique("eager_a"));
+  auto b = make_participant(c(), "shop", unique("eager_b"));
+  auto conv = create_conversation(c(), a, "direct", {b.id});
+  net::ws_client ws;
+  ASSERT_TRUE(ws.connect("ws://" + proc_->address("chat-server") + "/v1/ws?access_token=" + a.token));
+  ASSERT_TRUE(ws.send_text(json::serialize(json::object{{"type", "ping"}, {"id", "p1"}})));
+  ASSERT_TRUE(ws.send_text(
+      json::serialize(json::object{{"type", "send"}, {"id", "s1"}, {"conversation_id", conv}, {"body", "at once"}})));
+  std::vector<std::string> order;
+  while (order.size() < 3) {
+    auto f = ws.read(std::chrono::seconds(10));
+    ASSERT_TRUE(f && !f->closed) << "connection ended after " << order.size() << " frames";
+    auto v = json::parse(f->text);
+    order.push_back(type_of(v));
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"ready", "pong", "ack"}));
+  // More than 64 before `ready` is a client that does not speak the protocol.
+  net::ws_client flood;
+  ASSERT_TRUE(flood.connect("ws://" + proc_->address("chat-server") + "/v1/ws?access_token=" + b.token));
+  for (int i = 0; i < 100; ++i) (void)flood.send_text(R"({"type":"ping"})");
+  // Whether they arrive before `ready` depends on timing: either the
+  // connection is closed with 1008, or `ready` came first and all 100 were
+  // answered after it.
+  bool ready_first = false;
+  int pongs = 0;
+  std::uint16_t closed = 0;
+  for (int frames = 0; pongs < 100 && closed == 0; ++frames) {
+    auto f = flood.read(std::chrono::seconds(10));
+    ASSERT_TRUE(f) << f.err().message;
+    if (f->closed) {
+      closed = f->close_code;
+      break;
+    }
+    auto t = type_of(json::parse(f->text));
+    if (frames == 0) ready_first = t == "ready";
+    if (t == "pong") ++pongs;
+  }
+  if (closed != 0) {
+    EXPECT_EQ(closed, 1008);
+  } else {
+    EXPECT_TRUE(ready_first);
+    EXPECT_EQ(pongs, 100);
+  }
+}
+
 TEST_F(pipeline_test, malformed_frames_and_oversized_frames_do_no_harm) {
   auto a = make_participant(c(), "user", unique("bad"));
   int frames = 0;

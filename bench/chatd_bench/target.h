@@ -85,6 +85,12 @@ class target {
   virtual std::string history_frame(const population& p, std::size_t from, const conversation& to,
                                     std::uint64_t request) = 0;
   virtual decoded decode(std::string_view frame) = 0;
+  // Every message in one frame, appended to `out`. A server may join several
+  // messages into one WebSocket frame (Centrifugo puts up to 16 replies and
+  // pushes in one, separated by newlines, whenever its write queue holds
+  // more than one); the tool calls this, not decode(), on frames from the
+  // server. The default is one decode() per frame.
+  virtual void decode_all(std::string_view frame, std::vector<decoded>& out) { out.push_back(decode(frame)); }
   // The server process, for CPU seconds and RSS from /proc; 0 if unknown.
   virtual int server_pid() const = 0;
 };

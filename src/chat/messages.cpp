@@ -110,9 +110,9 @@ void message_service::send_async(const participant& caller, std::uint64_t conver
     // process, whatever its clock: a reply is never older than what it
     // answers, and since= and the notification service's redelivery checks
     // can rely on ids growing within a conversation.
-    auto newest = db_.list_messages(conversation_id, 0, 1);
+    auto newest = db_.newest_message_id(conversation_id);
     if (!newest) return done(std::move(newest).err());
-    m.id = newest->messages.empty() ? ids_.next() : ids_.next_after(newest->messages.front().id);
+    m.id = *newest == 0 ? ids_.next() : ids_.next_after(*newest);
     m.created_at = now_ms();
     if (!m.client_msg_id.empty()) {
       auto claimed = db_.claim_client_msg_id(conversation_id, caller.id, m.client_msg_id, m.id);

@@ -115,15 +115,22 @@ struct chat_server::impl : std::enable_shared_from_this<chat_server::impl> {
   void remember(const store::message& m) {
     std::lock_guard lock(recent_mu);
     auto& q = recent[m.conversation_id];
-    auto pos = std::find_if(q.begin(), q.end(), [&](const store::message& x) { return x.id == m.id; });
-    if (pos != q.end()) {
-      *pos = m;
-    } else {
+    // Kept in id order. Records arrive almost always in order, so the common
+    // case is an append; a late one is placed by binary search.
+    if (q.empty() || q.back().id < m.id) {
       q.push_back(m);
-      std::sort(q.begin(), q.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    } else {
+      auto pos = std::lower_bound(q.begin(), q.end(), m.id,
+                                  [](const store::message& x, std::uint64_t id) { return x.id < id; });
+      if (pos != q.end() && pos->id == m.id) {
+        *pos = m;
+      } else {
+        q.insert(pos, m);
+      }
     }
     auto cutoff = now_ms() - recent_window_ms;
     while (q.size() > recent_per_conversation || (!q.empty() && q.front().created_at < cutoff)) q.pop_front();
+    if (q.empty()) recent.erase(m.conversation_id);
   }
   std::vector<store::message> recent_after(std::uint64_t conv, std::uint64_t after) {
     std::vector<store::message> out;

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "common/ids.h"
+#include "store/conversation_cache.h"
 
 namespace chatd::store {
 namespace {
@@ -701,7 +702,9 @@ class rocksdb_chat_store final : public chat_store {
     auto g = locks_.lock({{table::conversations, cid}});
     rocksdb::WriteBatch b;
     if (auto s = create_conversation_locked(b, c, members); !s) return s;
-    return write(b);
+    auto s = write(b);
+    cache_.drop(c.id);
+    return s;
   }
 
   result<std::pair<conversation, bool>> create_direct(const conversation& c, id_t a, id_t b) override {
@@ -720,29 +723,44 @@ class rocksdb_chat_store final : public chat_store {
     rocksdb::WriteBatch batch;
     put(batch, table::direct_pairs, pair, encode_id(c.id));
     if (auto s = create_conversation_locked(batch, c, {a, b}); !s) return std::move(s).err();
-    if (auto s = write(batch); !s) return std::move(s).err();
+    auto s = write(batch);
+    cache_.drop(c.id);
+    if (!s) return std::move(s).err();
     return std::pair{c, true};
   }
 
   result<conversation> get_conversation(id_t id) override {
-    auto row = load_conversation(id, nullptr);
-    if (!row) return std::move(row).err();
-    return std::move(row->conv);
+    auto e = cached(id);
+    if (!e) return std::move(e).err();
+    return std::move(e->row.conv);
   }
 
   result<std::vector<id_t>> list_members(id_t conversation_id) override {
-    std::vector<id_t> out;
-    std::string lo = id_key(conversation_id);
-    range_iter it(db_.get(), cf(table::members), lo, prefix_successor(lo), nullptr);
-    for (it->SeekToFirst(); it->Valid(); it->Next()) out.push_back(read_u64(it.key(), 8));
-    if (!it->status().ok()) return unavailable(it->status());
-    return out;
+    auto e = cached(conversation_id);
+    if (!e) {
+      // Members of a conversation that does not exist: none, as before.
+      if (e.err().code == errc::not_found) return load_members(conversation_id);
+      return std::move(e).err();
+    }
+    return *e->members;
   }
 
   result<bool> is_member(id_t conversation_id, id_t participant_id) override {
-    auto v = get(table::members, pair_key(conversation_id, participant_id));
-    if (!v) return std::move(v).err();
-    return v->has_value();
+    auto e = cached(conversation_id);
+    if (!e) {
+      if (e.err().code == errc::not_found) return false;
+      return std::move(e).err();
+    }
+    return std::binary_search(e->members->begin(), e->members->end(), participant_id);
+  }
+
+  result<id_t> newest_message_id(id_t conversation_id) override {
+    auto e = cached(conversation_id);
+    if (!e) {
+      if (e.err().code == errc::not_found) return load_newest(conversation_id);
+      return std::move(e).err();
+    }
+    return e->newest;
   }
 
   status add_member(id_t conversation_id, id_t participant_id) override {
@@ -752,7 +770,9 @@ class rocksdb_chat_store final : public chat_store {
     if (!row) return std::move(row).err();
     rocksdb::WriteBatch b;
     if (auto s = add_member_locked(b, *row, participant_id); !s) return s;
-    return write(b);
+    auto s = write(b);
+    cache_.drop(conversation_id);
+    return s;
   }
 
   // --- inbox ---
@@ -780,12 +800,14 @@ class rocksdb_chat_store final : public chat_store {
   status touch_conversation(id_t conversation_id, std::int64_t updated_at, id_t last_message_id) override {
     std::string cid = id_key(conversation_id);
     auto g = locks_.lock({{table::conversations, cid}});
-    auto row = load_conversation(conversation_id, nullptr);
-    if (!row) {
+    // The cache is exact under the conversation's lock (ADR 010).
+    auto e = cached(conversation_id);
+    if (!e) {
       // Activity for a conversation that does not exist touches no inbox.
-      if (row.err().code == errc::not_found) return {};
-      return std::move(row).err();
+      if (e.err().code == errc::not_found) return {};
+      return std::move(e).err();
     }
+    auto* row = &e->row;
     activity next{updated_at, last_message_id};
     if (next.tie() <= activity{row->updated_at, row->last_message_id}.tie()) return {};
     row->updated_at = updated_at;
@@ -793,12 +815,19 @@ class rocksdb_chat_store final : public chat_store {
     rocksdb::WriteBatch b;
     put(b, table::conversations, cid, encode(*row));
 
-    auto members = list_members(conversation_id);
-    if (!members) return std::move(members).err();
-    for (id_t pid : *members) {
+    for (id_t pid : *e->members) {
       if (auto s = set_inbox_locked(b, pid, conversation_id, next); !s) return s;
     }
-    return write(b);
+    auto s = write(b);
+    if (s) {
+      cache_.update_row(conversation_id, [&](conversation_row& r) {
+        r.updated_at = updated_at;
+        r.last_message_id = last_message_id;
+      });
+    } else {
+      cache_.drop(conversation_id);
+    }
+    return s;
   }
 
   // --- messages ---
@@ -1132,7 +1161,44 @@ class rocksdb_chat_store final : public chat_store {
     put(b, table::messages, message_key(m.conversation_id, bucket, m.id), encode(m));
     put(b, table::message_by_id, id_key(m.id), writer().u64(m.conversation_id).u32(bucket).done());
     put(b, table::message_buckets, key().u64(m.conversation_id).u32(bucket), {});
-    return write(b);
+    auto s = write(b);
+    if (s) cache_.saw_message(m.conversation_id, m.id);
+    return s;
+  }
+
+  using cache_entry = conversation_cache<conversation_row>::entry;
+
+  // The conversation's row, members and newest message id, from the cache or
+  // loaded into it; not_found for a conversation that does not exist.
+  result<cache_entry> cached(id_t conversation_id) {
+    if (auto hit = cache_.find(conversation_id)) return std::move(*hit);
+    auto gen = cache_.generation(conversation_id);
+    auto row = load_conversation(conversation_id, nullptr);
+    if (!row) return std::move(row).err();
+    auto members = load_members(conversation_id);
+    if (!members) return std::move(members).err();
+    auto newest = load_newest(conversation_id);
+    if (!newest) return std::move(newest).err();
+    std::sort(members->begin(), members->end());
+    cache_entry e{std::move(row.value()), std::make_shared<const std::vector<id_t>>(std::move(members.value())),
+                  *newest};
+    cache_.insert(conversation_id, e, gen);
+    return e;
+  }
+
+  result<std::vector<id_t>> load_members(id_t conversation_id) {
+    std::vector<id_t> out;
+    std::string lo = id_key(conversation_id);
+    range_iter it(db_.get(), cf(table::members), lo, prefix_successor(lo), nullptr);
+    for (it->SeekToFirst(); it->Valid(); it->Next()) out.push_back(read_u64(it.key(), 8));
+    if (!it->status().ok()) return unavailable(it->status());
+    return out;
+  }
+
+  result<id_t> load_newest(id_t conversation_id) {
+    auto page = list_messages(conversation_id, 0, 1);
+    if (!page) return std::move(page).err();
+    return page->messages.empty() ? id_t{0} : page->messages.front().id;
   }
 
   struct lease_row {
@@ -1273,6 +1339,7 @@ class rocksdb_chat_store final : public chat_store {
   std::array<rocksdb::ColumnFamilyHandle*, table_count> handles_{};
   rocksdb::WriteOptions write_options_;
   lock_stripes locks_;
+  conversation_cache<conversation_row> cache_{1 << 16};
   std::mutex leases_mu_;
 };
 

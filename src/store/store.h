@@ -141,6 +141,13 @@ class chat_store {
   virtual result<message> get_message(id_t message_id) = 0;  // not_found
   // Newest first, ids < before (before = 0: from the newest), at most limit.
   virtual result<message_page> list_messages(id_t conversation_id, id_t before, std::size_t limit) = 0;
+  // The id of the newest stored message, 0 when there is none. Asked on every
+  // send; a store that can answer it cheaper than a page read overrides it.
+  virtual result<id_t> newest_message_id(id_t conversation_id) {
+    auto page = list_messages(conversation_id, 0, 1);
+    if (!page) return std::move(page).err();
+    return page->messages.empty() ? id_t{0} : page->messages.front().id;
+  }
   // Oldest first, ids > after, at most limit (recovery with ?since=).
   virtual result<std::vector<message>> list_messages_after(id_t conversation_id, id_t after, std::size_t limit) = 0;
   // Messages with id > after not sent by `exclude_sender` and not deleted, counted up to `cap`.

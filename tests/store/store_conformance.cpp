@@ -303,6 +303,42 @@ TEST_P(StoreConformance, AddMemberJoinsOnce) {
   EXPECT_EQ(must(db().list_inbox(1, 10)).size(), 1u);
 }
 
+TEST_P(StoreConformance, MembershipReadsFollowEveryChange) {
+  // Read first, so a store that remembers what it read must see the change.
+  ASSERT_TRUE(is_ok(db().create_conversation(make_conversation(511), {1, 2})));
+  EXPECT_FALSE(must(db().is_member(511, 3)));
+  EXPECT_EQ(sorted(must(db().list_members(511))), (std::vector<id_t>{1, 2}));
+  ASSERT_TRUE(is_ok(db().add_member(511, 3)));
+  EXPECT_TRUE(must(db().is_member(511, 3)));
+  EXPECT_EQ(sorted(must(db().list_members(511))), (std::vector<id_t>{1, 2, 3}));
+  // Activity does not change the members, and the members do not undo it.
+  ASSERT_TRUE(is_ok(db().touch_conversation(511, t0 + 10, id_at(t0 + 10))));
+  EXPECT_EQ(sorted(must(db().list_members(511))), (std::vector<id_t>{1, 2, 3}));
+  ASSERT_TRUE(is_ok(db().add_member(511, 4)));
+  EXPECT_EQ(must(db().list_inbox(4, 10)).at(0).last_message_id, id_at(t0 + 10));
+  EXPECT_EQ(must(db().get_conversation(511)).title, "group 511");
+}
+
+TEST_P(StoreConformance, ConcurrentJoinsAndReadsEndWithEveryMember) {
+  ASSERT_TRUE(is_ok(db().create_conversation(make_conversation(512), {1})));
+  race(8, [&](int i) {
+    // Half join, half read while they do.
+    for (int k = 0; k < 10; ++k) {
+      if (i % 2 == 0) {
+        (void)db().add_member(512, 100 + static_cast<id_t>(i * 10 + k));
+      } else {
+        (void)db().is_member(512, 100 + static_cast<id_t>((i - 1) * 10 + k));
+        (void)db().list_members(512);
+      }
+    }
+  });
+  auto members = must(db().list_members(512));
+  EXPECT_EQ(members.size(), 41u);
+  for (int i = 0; i < 8; i += 2) {
+    for (int k = 0; k < 10; ++k) EXPECT_TRUE(must(db().is_member(512, 100 + static_cast<id_t>(i * 10 + k))));
+  }
+}
+
 TEST_P(StoreConformance, DirectConversationIsUniquePerPairInEitherOrder) {
   auto first = must(db().create_direct(make_conversation(600, conversation_kind::direct), 11, 12));
   EXPECT_TRUE(first.second);
@@ -704,6 +740,35 @@ TEST_P(StoreConformance, ListMessagesBeforeAnyIdAndInEmptyStretches) {
   page = must(db().list_messages(910, id_at(t0 + 900 * day_ms), 3));
   EXPECT_EQ(ids_of(page.messages), (std::vector<id_t>{ids[11], ids[10], ids[9]}));
   EXPECT_TRUE(page.has_more);
+}
+
+TEST_P(StoreConformance, NewestMessageIdFollowsEveryWrite) {
+  ASSERT_TRUE(is_ok(db().create_conversation(make_conversation(915), {1, 2})));
+  EXPECT_EQ(must(db().newest_message_id(915)), 0u);
+  id_t a = id_at(t0 + 100);
+  ASSERT_TRUE(is_ok(db().insert_message(make_message(a, 915, 1))));
+  EXPECT_EQ(must(db().newest_message_id(915)), a);
+  // An older message arriving late does not move it back.
+  ASSERT_TRUE(is_ok(db().insert_message(make_message(id_at(t0 + 50), 915, 2))));
+  EXPECT_EQ(must(db().newest_message_id(915)), a);
+  id_t b = id_at(t0 + 30 * day_ms);  // another bucket
+  ASSERT_TRUE(is_ok(db().put_message(make_message(b, 915, 2))));
+  EXPECT_EQ(must(db().newest_message_id(915)), b);
+  // Messages of a conversation that was never created count too.
+  EXPECT_EQ(must(db().newest_message_id(916)), 0u);
+  ASSERT_TRUE(is_ok(db().insert_message(make_message(a + 1, 916, 1))));
+  EXPECT_EQ(must(db().newest_message_id(916)), a + 1);
+}
+
+TEST_P(StoreConformance, ConcurrentInsertsLeaveTheHighestNewestId) {
+  ASSERT_TRUE(is_ok(db().create_conversation(make_conversation(917), {1})));
+  race(8, [&](int i) {
+    for (int k = 0; k < 10; ++k) {
+      (void)db().insert_message(make_message(id_at(t0 + 1000 + ((k * 8 + i) * 37) % 80), 917, 1));
+      (void)db().newest_message_id(917);
+    }
+  });
+  EXPECT_EQ(must(db().newest_message_id(917)), id_at(t0 + 1000 + 79));
 }
 
 TEST_P(StoreConformance, ListMessagesOfAnEmptyConversation) {

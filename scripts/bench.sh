@@ -5,10 +5,23 @@
 #   layouts: send->deliver and chatd's CPU per delivered message on Kafka +
 #   the CQL server, `chatd all` against every role in its own process
 #   (scripts/cluster.sh); starts the engines if they are not running.
+#
+# Load tool (build/chatd-bench, docs/benchmarks.md "Load tool: chatd-bench"):
+#   scripts/bench.sh pairs|fanout|idle|history|reconnect [chatd-bench options]
+#   starts a fresh `chatd all` (rate limits off, fast password hashing, room
+#   for many connections) and runs that scenario against it; results go to
+#   $CHATD_BENCH_OUT (default build/bench-results) as <scenario>.json, .csv
+#   and .png unless the options name files.
+#   scripts/bench.sh compare [...]: chatd against the peer servers
+#   (scripts/bench-compare.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir="${CHATD_BUILD_DIR:-build}"
 what="${1:-all}"
+if [ "$what" = compare ]; then
+  shift
+  exec scripts/bench-compare.sh "$@"
+fi
 data="$(mktemp -d /tmp/chatd-bench.XXXXXX)"
 out="$data/stdout"
 pid=""
@@ -107,3 +120,24 @@ if [ "$what" = all ] || [ "$what" = store ]; then
   echo "== chat store (RocksDB)"
   "$build_dir/chatd-store-bench" --path "$data/store-bench"
 fi
+
+case "$what" in
+  pairs | fanout | idle | history | reconnect)
+    shift
+    # Every idle connection is a descriptor on both ends.
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    max_conn=200000
+    start_chatd --set auth.password_cost=fast --set chat_server.max_connections="$max_conn" \
+      --set gateway.max_connections="$max_conn"
+    results="${CHATD_BENCH_OUT:-$build_dir/bench-results}"
+    mkdir -p "$results"
+    outputs=()
+    case " $* " in *" --json "*) ;; *) outputs+=(--json "$results/$what.json") ;; esac
+    case " $* " in *" --csv "*) ;; *) outputs+=(--csv "$results/$what.csv") ;; esac
+    if [ "$what" != idle ]; then
+      case " $* " in *" --plot "*) ;; *) outputs+=(--plot "$results/$what.png") ;; esac
+    fi
+    echo "== chatd-bench $what against chatd all (embedded backends), results in $results"
+    "$build_dir/chatd-bench" "$what" --target chatd --address "$gateway" --server-pid "$pid" "${outputs[@]}" "$@"
+    ;;
+esac

@@ -10,7 +10,7 @@ packages=(
   librocksdb-dev libsodium-dev libssl-dev
   libtoml11-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev googletest
-  wrk bc clang-format clang-tidy python3 iproute2
+  wrk bc clang-format clang-tidy python3 iproute2 gnuplot-nox
   librdkafka-dev kcat openjdk-17-jre-headless maven
   chromium
 )

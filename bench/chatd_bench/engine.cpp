@@ -547,7 +547,14 @@ class engine {
 
   void on_frame(conn_state& c, std::string_view f) {
     std::int64_t now = now_ns();
-    decoded d = t_.decode(f);
+    // Reused, so a frame costs no allocation here.
+    thread_local std::vector<decoded> all;
+    all.clear();
+    t_.decode_all(f, all);
+    for (auto& d : all) on_message(c, d, now);
+  }
+
+  void on_message(conn_state& c, const decoded& d, std::int64_t now) {
     shard& s = *c.sh;
     switch (d.kind) {
       case frame_kind::deliver: {

@@ -68,6 +68,9 @@ class handshake {
   virtual std::vector<std::string> on_frame(std::string_view frame, bool& ready, bool& failed, std::string& error) = 0;
 };
 
+// With --threads above 1, send_frame, history_frame, decode_all and
+// reconnect_path are called from several event loops at once: they must
+// not change shared state without a lock.
 class target {
  public:
   virtual ~target() = default;

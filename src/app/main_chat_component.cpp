@@ -10,6 +10,7 @@
 #include "app/consume_loop.h"
 #include "app/context.h"
 #include "chat/events.h"
+#include "common/log.h"
 #include "common/metrics.h"
 #include "discovery/registry.h"
 #include "mainchat/main_chat.h"
@@ -24,14 +25,23 @@ class main_chat_component final : public component {
   explicit main_chat_component(context& ctx)
       : ctx_(ctx),
         main_(ctx.db(), ctx.presence(), ctx.notifier(), ctx.metrics()),
-        loop_(
-            ctx.queue(), "main-chat", {ctx.topic_names().messages}, queue::start_position::earliest,
-            [this](const queue::record& r) -> status {
-              auto e = chat::decode_event(r.value);
-              if (!e) return std::move(e).err();
-              return main_.apply(*e);
-            },
-            "main-chat") {
+        loop_(ctx.queue(), "main-chat", {ctx.topic_names().messages}, queue::start_position::earliest,
+              consume_loop::batch_handler([this](const std::vector<queue::record>& batch) -> status {
+                std::vector<chat::event> events;
+                events.reserve(batch.size());
+                for (const auto& r : batch) {
+                  auto e = chat::decode_event(r.value);
+                  if (!e) {
+                    // What can never be processed is skipped, not retried forever.
+                    spdlog::error("main-chat: skipping record {}/{}@{}: {}", r.topic, r.partition, r.offset,
+                                  e.err().message);
+                    continue;
+                  }
+                  events.push_back(std::move(e.value()));
+                }
+                return main_.apply_batch(events);
+              }),
+              "main-chat") {
     add_lag_gauge("main-chat", ctx.topic_names().messages);
     if (!ctx.all_in_one()) listener_.emplace(ctx, "main-chat", ctx.cfg().main_chat.listen);
     if (ctx.routed_delivery()) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "common/error.h"
 
@@ -36,9 +37,16 @@ class main_chat {
   // Applies one record. Safe to call again for the same record (redelivery).
   // An error means "retry later": the offset must not be committed.
   status apply(const chat::event& e);
+  // Applies records in order, with one inbox update per conversation, one
+  // read mark per sender and conversation and one presence question for the
+  // whole batch (both only move forward, so the last one is all that counts).
+  // Safe to call again for the same batch; an error means "retry it all".
+  status apply_batch(const std::vector<chat::event>& events);
 
  private:
-  status store_message(const chat::event& e);
+  struct pending;
+  status store_message(const chat::event& e, pending& p);
+  status finish(pending& p);
   status update_message(const chat::event& e);
 
   store::chat_store& db_;

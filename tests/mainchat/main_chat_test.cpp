@@ -6,6 +6,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "chat/events.h"
 #include "common/ids.h"
@@ -99,6 +100,42 @@ TEST_F(main_chat_test, notifies_recipients_who_are_not_active) {
   // A failing notifier makes the record fail, to be retried (not committed).
   notifier.fail = true;
   EXPECT_FALSE(main.apply(message(a, "again", "n2")));
+}
+
+TEST_F(main_chat_test, a_batch_stores_every_message_and_leaves_inbox_and_reads_at_the_newest) {
+  presence.states[b] = store::presence_state::active;
+  auto first = message(a, "one", "b1");
+  auto second = message(b, "two", "b2");
+  auto third = message(a, "three", "b3");
+  auto dup = message(a, "one again", "b1");  // a duplicate inside the batch
+  chat::event edit = first;
+  edit.kind = chat::event_kind::message_updated;
+  edit.message.body = "one, edited";
+  edit.message.edited_at = now_ms() + 10;
+  std::vector<chat::event> batch{first, second, third, dup, edit};
+  ASSERT_TRUE(main.apply_batch(batch));
+  ASSERT_TRUE(main.apply_batch(batch));  // the whole batch redelivered
+  auto page = db->list_messages(conv, 0, 10);
+  ASSERT_EQ(page->messages.size(), 3u);
+  EXPECT_EQ(db->get_message(first.message.id)->body, "one, edited");
+  EXPECT_EQ(*db->get_read(a, conv), third.message.id);
+  EXPECT_EQ(*db->get_read(b, conv), second.message.id);
+  EXPECT_EQ(*db->get_read(d, conv), 0u);
+  for (auto p : {a, b, d}) {
+    auto inbox = db->list_inbox(p, 10);
+    ASSERT_EQ(inbox->size(), 1u);
+    EXPECT_EQ((*inbox)[0].last_message_id, third.message.id);
+  }
+  // Every message's inactive recipients, once per delivery of the batch:
+  // first and third to d; second to a and d (b is active).
+  std::multiset<std::pair<std::uint64_t, std::uint64_t>> asked;
+  for (const auto& c : notifier.calls) asked.emplace(c.recipient_id, c.message.id);
+  EXPECT_EQ(asked.count({d, first.message.id}), 2u);
+  EXPECT_EQ(asked.count({d, third.message.id}), 2u);
+  EXPECT_EQ(asked.count({a, second.message.id}), 2u);
+  EXPECT_EQ(asked.count({d, second.message.id}), 2u);
+  EXPECT_EQ(asked.count({b, first.message.id}), 0u);
+  EXPECT_EQ(notifier.calls.size(), 8u);
 }
 
 TEST_F(main_chat_test, a_delete_is_final_and_old_edits_do_not_win) {

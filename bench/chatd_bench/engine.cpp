@@ -159,6 +159,7 @@ struct step_stats {
   std::uint64_t history_sent = 0, history_answered = 0, history_failed = 0, history_messages = 0;
   std::map<std::string, std::uint64_t> errors;
   histogram ack, deliver, history;
+  histogram late;  // how long after its intended time the tool wrote a request
 
   void merge(const step_stats& o) {
     sends += o.sends;
@@ -179,6 +180,7 @@ struct step_stats {
     ack.merge(o.ack);
     deliver.merge(o.deliver);
     history.merge(o.history);
+    late.merge(o.late);
   }
   // Everything the step asked for has an answer (or was refused).
   bool complete() const {
@@ -626,9 +628,10 @@ class engine {
     return pop.conversations[conversation].members.size() - 1;
   }
 
-  void emit(shard& s, const flow_member& m, req_kind kind, std::int64_t due, int step) {
+  void emit(shard& s, const flow_member& m, req_kind kind, std::int64_t due, std::int64_t now, int step) {
     auto& c = *conns_[m.conn];
     auto& st = *s.steps[static_cast<std::size_t>(step)];
+    st.late.record((now - due) / 1000);
     if (!c.ws || !c.ws->is_open()) {
       ++st.not_sent;
       ++st.errors["not connected"];
@@ -685,7 +688,7 @@ class engine {
         now = now_ns();
       }
       while (due <= now && due < t1) {
-        emit(s, members[k % members.size()], kind, due, step);
+        emit(s, members[k % members.size()], kind, due, now, step);
         due = due_of(++k);
       }
     }
@@ -752,6 +755,9 @@ void add_delivery_fields(result_row& row, const engine::step_result& r, double o
   row.set("drained", r.drained ? 1 : 0);
   row.latencies.emplace_back("send_to_ack", summarize(s.ack));
   row.latencies.emplace_back("send_to_deliver", summarize(s.deliver));
+  // The generator's own delay, included in the latencies above: when this
+  // grows, the tool (or the machine) is the bottleneck, not the server.
+  row.latencies.emplace_back("send_late", summarize(s.late));
 }
 
 void add_resource_fields(result_row& row, const engine::step_result& r, std::uint64_t per) {
@@ -788,6 +794,7 @@ std::vector<std::pair<std::string, std::string>> delivery_columns(const std::str
           {"srv cpu", "server_cpu_s"},
           {"cpu/1k", "server_cpu_s_per_1000"},
           {"gen cpu", "generator_cpu_s"},
+          {"late p99", "send_late.p99"},
           {"rss MiB", "server_rss_mib"},
           {"ok", "pass"}};
 }

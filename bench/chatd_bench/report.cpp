@@ -125,7 +125,10 @@ void print_table(const report& r, std::FILE* out) {
   };
   print_line(headers);
   for (auto& line : cells) print_line(line);
-  std::fprintf(out, "(latencies in ms, measured from the intended send time; cpu in seconds)\n");
+  if (r.scenario == "idle")
+    std::fprintf(out, "(ready: ms from the TCP connect to the server's ready frame)\n");
+  else
+    std::fprintf(out, "(latencies in ms, measured from the intended send time; cpu in seconds)\n");
   for (auto& row : r.rows) {
     if (row.errors.empty()) continue;
     std::fprintf(out, "%s errors:", row.label.c_str());

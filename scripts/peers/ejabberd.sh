@@ -16,7 +16,9 @@
 #     archive is ejabberd's persistence of messages; mod_offline on.
 #   - No shapers (c2s_shaper none), no session limit (max_user_sessions
 #     infinity), no mod_fail2ban / mod_pres_counter, fd limit at the hard limit,
-#     Erlang port and process limits raised for many connections.
+#     Erlang port and process limits raised for many connections, listen
+#     backlog 4096 (ejabberd's default of 5 drops SYNs when many clients
+#     connect at once; the others listen with the kernel's somaxconn).
 #   - Passwords stored plain so a login costs about what a token check costs
 #     on the other servers (SCRAM's PBKDF2 would dominate a reconnect storm).
 #   - mod_stream_mgmt on (XEP-0198 acks when a client enables them), without
@@ -107,6 +109,7 @@ listen:
   -
     port: $port
     ip: "127.0.0.1"
+    backlog: 4096
     module: ejabberd_http
     request_handlers:
       /ws: ejabberd_http_ws

@@ -7,10 +7,11 @@
 #   scripts/bench-compare.sh [options] [-- options for every chatd-bench run]
 #
 #   --servers LIST        chatd,centrifugo,ejabberd (default all three)
-#   --scenarios LIST      pairs,fanout,idle (default all three)
+#   --scenarios LIST      pairs,fanout,idle (default all three); history too
+#                         (its JSON is kept, it has no line in the table)
 #   --out DIR             where the JSON, CSV and logs go (default $build_dir/compare-<time>)
-#   --step-seconds S      seconds per rate step (pairs, fanout)
-#   --drain-seconds S     wait after a step for stragglers (pairs, fanout)
+#   --step-seconds S      seconds per rate step (pairs, fanout, history)
+#   --drain-seconds S     wait after a step for stragglers (pairs, fanout, history)
 #   --rates LIST          pairs' offered msgs/s steps, comma-separated
 #   --start R --step-factor F --max R   pairs' stepping instead of --rates
 #   --pairs N             sender->receiver pairs (pairs)
@@ -20,7 +21,8 @@
 #   --accounts N          accounts they belong to (default 1000: one user per
 #                         connection, as in real use; XMPP resources of one
 #                         account exchange presence, which would inflate ejabberd's figure)
-#   --pairs-args "..."  --fanout-args "..."  --idle-args "..."   more options for one scenario
+#   --pairs-args "..."  --fanout-args "..."  --idle-args "..."  --history-args "..."
+#                         more options for one scenario
 #   --quick               a smoke run: 2 s steps, three low rates, 200 idle connections
 #                         (an explicit option still wins)
 #
@@ -50,6 +52,7 @@ declare -A opt=()  # chatd-bench option -> value, set by the flags below
 pairs_only=()
 fanout_only=()
 idle_only=()
+history_only=()
 common=()
 quick=""
 
@@ -63,6 +66,7 @@ while [ $# -gt 0 ]; do
     --pairs-args) read -ra a <<<"$2"; pairs_only+=("${a[@]}"); shift 2 ;;
     --fanout-args) read -ra a <<<"$2"; fanout_only+=("${a[@]}"); shift 2 ;;
     --idle-args) read -ra a <<<"$2"; idle_only+=("${a[@]}"); shift 2 ;;
+    --history-args) read -ra a <<<"$2"; history_only+=("${a[@]}"); shift 2 ;;
     --quick) quick=1; shift ;;
     --) shift; common+=("$@"); break ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -174,6 +178,7 @@ for scenario in "${scenario_list[@]}"; do
     pairs) args=(--unloaded "${stepping[@]}" "${pairs_only[@]}") ;;
     fanout) args=("${stepping[@]}" "${fanout_only[@]}") ;;
     idle) args=("${idle_only[@]}") ;;
+    history) args=("${stepping[@]}" "${history_only[@]}") ;;
     *) log "unknown scenario $scenario"; exit 2 ;;
   esac
   for server in "${server_list[@]}"; do

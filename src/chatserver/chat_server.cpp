@@ -32,6 +32,7 @@ namespace {
 
 constexpr std::size_t max_buffered_while_starting = 10000;
 constexpr std::size_t max_frames_before_ready = 64;
+constexpr std::size_t max_pending_per_connection = 64;
 constexpr std::size_t recent_per_conversation = 256;
 constexpr std::int64_t recent_window_ms = 120'000;
 
@@ -70,6 +71,8 @@ struct chat_server::impl : std::enable_shared_from_this<chat_server::impl> {
         events_in(d.metrics.counter("chatd_chat_server_events_total",
                                     "Queue records (messages and events) this chat server processed")),
         sent(d.metrics.counter("chatd_messages_sent_total", "Messages accepted (acked) from clients")),
+        refused_busy(d.metrics.counter("chatd_sends_refused_busy_total",
+                                       "Sends answered unavailable because the process had enough in flight")),
         send_to_ack(d.metrics.histogram("chatd_send_to_ack_seconds", "From a send arriving to its ack")),
         send_to_deliver(d.metrics.histogram("chatd_send_to_deliver_seconds",
                                             "From a send arriving to its push to a recipient connection")) {}
@@ -80,10 +83,12 @@ struct chat_server::impl : std::enable_shared_from_this<chat_server::impl> {
   counter& delivered;
   counter& events_in;
   counter& sent;
+  counter& refused_busy;
   histogram& send_to_ack;
   histogram& send_to_deliver;
 
   std::atomic<std::uint64_t> next_connection{1};
+  std::atomic<std::size_t> sends_in_flight{0};
   std::atomic<bool> stopped{false};
 
   mutable std::mutex hub_mu;
@@ -171,15 +176,15 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
   void on_text(std::string text) override {
     auto self = shared_from_this();
     auto at = now_ms();
-    queue_->post([self, text = std::move(text), at] { self->handle(text, at); });
+    begin_work();
+    queue_->post([self, text = std::move(text), at] {
+      self->handle(text, at);
+      self->end_work();
+    });
   }
 
   void on_close() override {
-    {
-      std::lock_guard lock(send_mu_);
-      closed_ = true;
-    }
-    send_cv_.notify_all();
+    closed_ = true;
     srv_->remove(who_.id, this);
     srv_->connections_open.dec();
     auto self = shared_from_this();
@@ -314,22 +319,29 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
 
   void fail(const json::value& id, const error& e) { send(error_frame(id, e)); }
 
-  // Bounds the sends of one connection that are not yet durable; the serial
-  // queue waits (on its worker) when a client pipelines more than this.
-  static constexpr std::size_t max_sends_in_flight = 256;
-
-  void wait_for_send_slot() {
-    std::unique_lock lock(send_mu_);
-    send_cv_.wait(lock, [this] { return sends_in_flight_ < max_sends_in_flight || closed_; });
-    ++sends_in_flight_;
+  // Work this connection asked for that is not finished: frames received and
+  // not yet handled, and sends not yet durable. Past the limit the
+  // connection stops being read (TCP pushes back on the client) until half
+  // of it is done; nothing waits on a worker thread and nothing piles up.
+  void begin_work() {
+    std::lock_guard lock(flow_mu_);
+    if (++pending_ >= max_pending_per_connection && !reading_paused_ && conn_) {
+      reading_paused_ = true;
+      conn_->pause_reading();
+    }
+  }
+  void end_work() {
+    std::lock_guard lock(flow_mu_);
+    --pending_;
+    if (reading_paused_ && pending_ <= max_pending_per_connection / 2) {
+      reading_paused_ = false;
+      conn_->resume_reading();
+    }
   }
 
   void send_done(const json::value& rid, std::int64_t received_at, result<chat::send_result> r) {
-    {
-      std::lock_guard lock(send_mu_);
-      --sends_in_flight_;
-    }
-    send_cv_.notify_one();
+    srv_->sends_in_flight.fetch_sub(1);
+    end_work();
     if (!r) return fail(rid, r.err());
     if (!r->duplicate) {
       srv_->sent.inc();
@@ -386,11 +398,18 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
       if (!d.send_limit.allow(format_id(who_.id))) {
         return fail(rid, make_error(errc::rate_limited, "sending too fast"));
       }
+      // The whole process has as much in flight as it should: answering at
+      // once keeps every answer fast and the backlog bounded past the knee.
+      if (srv_->sends_in_flight.load() >= srv_->opt.max_sends_in_flight) {
+        srv_->refused_busy.inc();
+        return fail(rid, make_error(errc::unavailable, "the server is busy: send again shortly"));
+      }
       // Sends are pipelined: the next frame is handled while this one
       // becomes durable, and the ack goes out from the queue's completion.
       // Order is kept because the id and the queue position are assigned
       // here, on the connection's serial queue.
-      wait_for_send_slot();
+      srv_->sends_in_flight.fetch_add(1);
+      begin_work();
       auto self = shared_from_this();
       d.messages.send_async(
           who_, *conv, cmid.value_or(""), *body, from,
@@ -484,9 +503,9 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
   std::shared_ptr<serial_queue> queue_;
   std::shared_ptr<net::ws_connection> conn_;
   std::atomic<bool> closed_{false};
-  std::mutex send_mu_;
-  std::condition_variable send_cv_;
-  std::size_t sends_in_flight_ = 0;
+  std::mutex flow_mu_;
+  std::size_t pending_ = 0;
+  bool reading_paused_ = false;
   std::deque<std::int64_t> bad_times_;
 
   std::mutex mu_;

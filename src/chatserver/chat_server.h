@@ -49,6 +49,7 @@ struct options {
   std::size_t recovery_limit = 5000;      // at most this many messages replayed for ?since=
   std::size_t max_connections = 10000;
   std::size_t bad_frames_per_minute = 20;  // the next one closes with 1008
+  std::size_t max_sends_in_flight = 2048;  // in the whole process; more are answered `unavailable` at once
 };
 
 class chat_server {

@@ -46,6 +46,7 @@ struct chat_server_config {
   std::string id;  // default: "cs-<node id>"
   std::size_t max_connections = 10000;
   std::size_t max_queued_frames = 1024;
+  std::size_t max_sends_in_flight = 2048;  // in the process; more are answered `unavailable` at once
   std::int64_t heartbeat_ms = 2000;
 };
 

@@ -53,6 +53,11 @@ class ws_connection {
   // Sends a close frame with the code and closes. Idempotent.
   virtual void close(std::uint16_t code, std::string reason) = 0;
   virtual const std::string& remote_addr() const = 0;
+  // Stops reading frames from the peer until resume_reading(); writes go on.
+  // The kernel's buffers then fill and TCP slows a client that sends faster
+  // than its requests finish. Both may be called from any thread.
+  virtual void pause_reading() = 0;
+  virtual void resume_reading() = 0;
 };
 
 // Receives the events of one accepted WebSocket. Calls for one connection never

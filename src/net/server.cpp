@@ -409,6 +409,8 @@ class ws_connection_ref final : public ws_connection {
   bool send_text(std::string text) override;
   void close(std::uint16_t code, std::string reason) override;
   const std::string& remote_addr() const override { return remote_; }
+  void pause_reading() override;
+  void resume_reading() override;
 
  private:
   std::weak_ptr<ws_session> session_;
@@ -421,6 +423,7 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
              std::shared_ptr<ws_handler> handler)
       : ws_(std::move(stream)),
         wake_(ws_.get_executor()),
+        read_gate_(ws_.get_executor()),
         deadline_(ws_.get_executor()),
         handler_(std::move(handler)),
         remote_(std::move(remote)),
@@ -471,6 +474,12 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
 
   const std::string& remote_addr() const override { return remote_; }
 
+  void pause_reading() override { read_paused_ = true; }
+  void resume_reading() override {
+    if (!read_paused_.exchange(false)) return;
+    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->read_gate_.cancel(); });
+  }
+
   // Closes the socket without a handshake (stop() after its grace period).
   void force_close() {
     asio::post(ws_.get_executor(), [self = shared_from_this()] {
@@ -515,6 +524,12 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
     self->deliver([&] { self->handler_->on_open(conn); });
     beast::flat_buffer buffer;
     for (;;) {
+      // Paused: wait for resume_reading, which cancels the gate on this
+      // strand. A close still reads on, to see the peer's close frame.
+      while (self->read_paused_ && !self->closing()) {
+        self->read_gate_.expires_at(asio::steady_timer::time_point::max());
+        co_await self->read_gate_.async_wait(use_tuple);
+      }
       auto [ec, n] = co_await ws.async_read(buffer, use_tuple);
       if (ec) break;
       if (!ws.got_text()) {
@@ -580,7 +595,10 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
   void poke(bool closing) {
     asio::post(ws_.get_executor(), [self = shared_from_this(), closing] {
       self->wake_.cancel();
-      if (closing) self->arm_deadline();
+      if (closing) {
+        self->read_gate_.cancel();
+        self->arm_deadline();
+      }
     });
   }
 
@@ -628,11 +646,14 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
       queued_bytes_ = 0;
     }
     wake_.cancel();
+    read_gate_.cancel();
     deadline_.cancel();
   }
 
   websocket::stream<beast::tcp_stream> ws_;
-  asio::steady_timer wake_;              // the idle writer waits on it; cancel() wakes it
+  asio::steady_timer wake_;       // the idle writer waits on it; cancel() wakes it
+  asio::steady_timer read_gate_;  // a paused reader waits on it
+  std::atomic<bool> read_paused_{false};
   asio::steady_timer deadline_;          // hard close when a close does not complete
   std::shared_ptr<ws_handler> handler_;  // strand only
   std::string remote_;
@@ -657,6 +678,14 @@ bool ws_connection_ref::send_text(std::string text) {
 
 void ws_connection_ref::close(std::uint16_t code, std::string reason) {
   if (auto s = session_.lock()) s->close(code, std::move(reason));
+}
+
+void ws_connection_ref::pause_reading() {
+  if (auto s = session_.lock()) s->pause_reading();
+}
+
+void ws_connection_ref::resume_reading() {
+  if (auto s = session_.lock()) s->resume_reading();
 }
 
 // ---- HTTP connection --------------------------------------------------------

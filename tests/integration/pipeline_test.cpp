@@ -867,6 +867,57 @@ TEST(pipeline_process, coalescing_folds_a_burst_into_one_notification) {
   EXPECT_EQ(body.at("message_id").as_string(), last);
 }
 
+TEST(pipeline_process, sends_past_the_process_limit_are_answered_unavailable_at_once) {
+  auto flags = base_flags;
+  flags.emplace_back("chat_server.max_sends_in_flight", "1");
+  chatd_process p(flags);
+  p.start();
+  api a(p.gateway());
+  auto u = make_participant(a, "user", "busy");
+  auto s = make_participant(a, "shop", "busyshop");
+  auto conv = create_conversation(a, u, "direct", {s.id});
+  chat_client cu, cs;
+  ASSERT_TRUE(cu.connect(a, u.token));
+  ASSERT_TRUE(cs.connect(a, s.token));
+  constexpr int n = 300;  // pipelined: far more than one in flight
+  for (int i = 0; i < n; ++i) {
+    cu.send_json(json::object{{"type", "send"},
+                              {"id", "b" + std::to_string(i)},
+                              {"conversation_id", conv},
+                              {"client_msg_id", "bc" + std::to_string(i)},
+                              {"body", "b" + std::to_string(i)}});
+  }
+  std::vector<std::string> acked;  // bodies, in ack order
+  int refused = 0;
+  for (int answered = 0; answered < n; ++answered) {
+    auto f = cu.wait_for([](const json::object& o) { return o.contains("id"); });
+    ASSERT_TRUE(f) << "answers so far: " << answered;
+    const auto& o = f->as_object();
+    if (o.at("type") == "ack") {
+      acked.push_back(msg_field(*f, "body"));
+    } else {
+      ASSERT_EQ(o.at("type"), "error");
+      EXPECT_EQ(o.at("code"), "unavailable");
+      ++refused;
+    }
+  }
+  EXPECT_GE(acked.size(), 1u);
+  EXPECT_GE(refused, 1);
+  // A refused send left nothing behind: its retry is a new message.
+  auto retry = cu.send_message(conv, "after the burst", "bc-last");
+  for (int i = 0; i < 50 && type_of(retry) != "ack"; ++i) retry = cu.send_message(conv, "after the burst", "bc-last");
+  ASSERT_EQ(type_of(retry), "ack");
+  // The receiver gets exactly the acked ones, in order, then the last one.
+  for (const auto& body : acked) {
+    auto m = cs.wait_type("message");
+    ASSERT_TRUE(m);
+    EXPECT_EQ(msg_field(*m, "body"), body);
+  }
+  auto last = cs.wait_type("message");
+  ASSERT_TRUE(last);
+  EXPECT_EQ(msg_field(*last, "body"), "after the burst");
+}
+
 TEST(pipeline_process, kill9_after_200_acks_loses_nothing) {
   std::string dir;
   std::string conv, token;

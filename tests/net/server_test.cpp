@@ -213,6 +213,9 @@ class echo_handler : public ws_handler {
     rec_->add("text:" + text);
     if (text == "close-me") {
       conn_->close(4000, "asked to");
+    } else if (text == "pause") {
+      conn_->pause_reading();
+      conn_->send_text("paused");
     } else {
       conn_->send_text("echo:" + text);
     }
@@ -583,6 +586,46 @@ TEST_F(net_server, websocket_echo_and_close) {
   std::lock_guard lock(ws_->mu);
   EXPECT_EQ(ws_->events, (std::vector<std::string>{"header:hdr", "open", "text:hello", "text:again", "close"}));
   EXPECT_FALSE(ws_->last_conn->send_text("late"));
+}
+
+TEST_F(net_server, websocket_paused_reading_holds_frames_until_resumed_and_writes_go_on) {
+  start();
+  ws_client c;
+  ASSERT_TRUE(c.connect(ws_url("/ws?token=good")).ok());
+  ASSERT_TRUE(c.send_text("pause").ok());
+  auto f = c.read();
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->text, "paused");
+  ASSERT_TRUE(c.send_text("a").ok());
+  ASSERT_TRUE(c.send_text("b").ok());
+  // Writes are not paused: a frame the server sends now arrives.
+  ASSERT_TRUE(ws_->conn()->send_text("marker"));
+  f = c.read();
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->text, "marker");
+  {
+    std::lock_guard lock(ws_->mu);
+    EXPECT_EQ(std::count(ws_->events.begin(), ws_->events.end(), "text:a"), 0);
+  }
+  ws_->conn()->resume_reading();
+  f = c.read();
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->text, "echo:a");
+  f = c.read();
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->text, "echo:b");
+
+  // A close from the server while paused still completes its handshake.
+  ASSERT_TRUE(c.send_text("pause").ok());
+  f = c.read();
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->text, "paused");
+  ws_->conn()->close(4001, "bye");
+  f = c.read();
+  ASSERT_TRUE(f.ok());
+  EXPECT_TRUE(f->closed);
+  EXPECT_EQ(f->close_code, 4001);
+  ASSERT_TRUE(wait_until([&] { return ws_->closes.load() == 1; }));
 }
 
 TEST_F(net_server, websocket_server_side_close_reaches_the_client) {

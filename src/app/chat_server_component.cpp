@@ -38,6 +38,7 @@ chatserver::options server_options(context& ctx) {
   o.server_id = cs.id.empty() ? "cs-" + std::to_string(ctx.ids().node()) : cs.id;
   o.max_connections = cs.max_connections;
   o.max_sends_in_flight = cs.max_sends_in_flight;
+  o.max_send_wait_ms = cs.max_send_wait_ms;
   if (ctx.routed_delivery() && !mainchat::valid_route_name(o.server_id)) {
     throw config_error("chat_server.id '" + o.server_id +
                        "' must be 1-200 of [a-zA-Z0-9._-] with routed delivery (it names a topic)");

@@ -32,7 +32,7 @@ namespace {
 
 constexpr std::size_t max_buffered_while_starting = 10000;
 constexpr std::size_t max_frames_before_ready = 64;
-constexpr std::size_t max_pending_per_connection = 64;
+constexpr std::size_t max_pending_per_connection = 256;
 constexpr std::size_t recent_per_conversation = 256;
 constexpr std::int64_t recent_window_ms = 120'000;
 
@@ -400,7 +400,10 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
       }
       // The whole process has as much in flight as it should: answering at
       // once keeps every answer fast and the backlog bounded past the knee.
-      if (srv_->sends_in_flight.load() >= srv_->opt.max_sends_in_flight) {
+      // A send that already waited long here is answered at once as well:
+      // the worker time goes to sends that can still be answered quickly.
+      if (srv_->sends_in_flight.load() >= srv_->opt.max_sends_in_flight ||
+          now_ms() - received_at > srv_->opt.max_send_wait_ms) {
         srv_->refused_busy.inc();
         return fail(rid, make_error(errc::unavailable, "the server is busy: send again shortly"));
       }

@@ -50,6 +50,7 @@ struct options {
   std::size_t max_connections = 10000;
   std::size_t bad_frames_per_minute = 20;  // the next one closes with 1008
   std::size_t max_sends_in_flight = 2048;  // in the whole process; more are answered `unavailable` at once
+  std::int64_t max_send_wait_ms = 1000;    // a send that waited longer to be handled is answered `unavailable`
 };
 
 class chat_server {

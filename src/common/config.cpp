@@ -292,6 +292,7 @@ config load_config(const config_sources& sources) {
     s.integer("max_connections", c.chat_server.max_connections, 1, 1'000'000);
     s.integer("max_queued_frames", c.chat_server.max_queued_frames, 8, 1'000'000);
     s.integer("max_sends_in_flight", c.chat_server.max_sends_in_flight, 1, 1'000'000);
+    s.integer("max_send_wait_ms", c.chat_server.max_send_wait_ms, 1, 600'000);
     s.integer("heartbeat_ms", c.chat_server.heartbeat_ms, 50, 60'000);
   }
   {

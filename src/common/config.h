@@ -47,6 +47,7 @@ struct chat_server_config {
   std::size_t max_connections = 10000;
   std::size_t max_queued_frames = 1024;
   std::size_t max_sends_in_flight = 2048;  // in the process; more are answered `unavailable` at once
+  std::int64_t max_send_wait_ms = 1000;    // a send that waited longer to be handled is answered `unavailable`
   std::int64_t heartbeat_ms = 2000;
 };
 

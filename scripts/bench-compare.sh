@@ -226,7 +226,7 @@ for s in "${server_list[@]}"; do [ "$s" != chatd ] && peers+=("$s"); done
     declare -A v=()
     for s in "${server_list[@]}"; do
       x="$(figure "$s" "$scen" "$key")"
-      [ -n "$x" ] && x="$(awk -v x="$x" -v d="$div" 'BEGIN{printf "%.4g", x / d}')"
+      [ -n "$x" ] && x="$(awk -v x="$x" -v d="$div" 'BEGIN{v = x / d; if (v >= 1000) printf "%.0f", v; else printf "%.4g", v}')"
       v[$s]="$x"
       printf ' | %s' "${x:-n/a}"
     done

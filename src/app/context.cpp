@@ -288,9 +288,6 @@ void context::stop() {
   if (p_->workers) p_->workers->stop();
   if (p_->presence) p_->presence->stop();
   if (p_->producer) (void)p_->producer->flush(5s);
-  // The flush completed sends; their stores and acks run before the
-  // components that wait for them are destroyed.
-  if (p_->messages) p_->messages->drain();
   if (p_->io) p_->io->stop();
   if (p_->lease) p_->lease->stop();
 }

@@ -1,26 +1,16 @@
 #include "chat/messages.h"
 
-#include <chrono>
-#include <condition_variable>
 #include <future>
-#include <thread>
 
 #include "common/ids.h"
 #include "common/json.h"
 #include "common/log.h"
-#include "common/worker_pool.h"
 
 namespace chatd::chat {
 
 message_service::message_service(store::chat_store& db, id_generator& ids, conversation_service& conversations,
-                                 publisher& pub, std::size_t store_threads)
-    : db_(db),
-      ids_(ids),
-      conversations_(conversations),
-      pub_(pub),
-      store_pool_(std::make_shared<worker_pool>(std::max<std::size_t>(1, store_threads), "msg-store")) {}
-
-void message_service::drain() { store_pool_->stop(); }
+                                 publisher& pub)
+    : db_(db), ids_(ids), conversations_(conversations), pub_(pub) {}
 
 status message_service::validate_body(std::string_view body) {
   if (!valid_utf8(body)) return make_error(errc::bad_request, "body is not valid UTF-8");
@@ -43,22 +33,6 @@ event message_event(event_kind kind, const store::message& m, const origin& from
   e.origin_connection = from.connection;
   e.sent_at_ms = from.received_at_ms;
   return e;
-}
-
-// The ack promises that the message can be read, edited and deleted: store
-// it before acking. The queue has it durably already, so the main chat
-// service would store it too; storing here only makes it visible sooner.
-void store_accepted(store::chat_store& db, store::message m, bool duplicate,
-                    const message_service::send_callback& done) {
-  auto s = db.insert_message(m);
-  if (!s && s.err().code == errc::unavailable) s = db.insert_message(m);
-  if (!s) {
-    // Queued but not readable yet: no ack. A retry with the same
-    // client_msg_id answers with the original once it is stored.
-    spdlog::warn("message {} is queued but could not be stored yet: {}", m.id, s.err().message);
-    return done(make_error(errc::unavailable, "the message was queued but not stored yet: " + s.err().message));
-  }
-  done(send_result{std::move(m), duplicate});
 }
 
 }  // namespace
@@ -114,59 +88,54 @@ void message_service::send_async(const participant& caller, std::uint64_t conver
     if (!newest) return done(std::move(newest).err());
     m.id = *newest == 0 ? ids_.next() : ids_.next_after(*newest);
     m.created_at = now_ms();
-    if (!m.client_msg_id.empty()) {
-      auto claimed = db_.claim_client_msg_id(conversation_id, caller.id, m.client_msg_id, m.id);
-      if (!claimed) return done(std::move(claimed).err());
-      if (*claimed != m.id) existing = *claimed;
-    }
-    if (!existing) {
+    // Stored before it is queued, with its claim (ADR 011): the ack then
+    // needs nothing after the queue's confirmation, and the next send of the
+    // conversation sees this one as the newest.
+    auto claimed = db_.claim_and_insert(m);
+    if (!claimed) return done(std::move(claimed).err());
+    if (*claimed == m.id) {
       // Under the stripe lock: ids of one conversation enter the queue in
-      // the order they were assigned. The completion captures the store, not
-      // this service, because the queue may complete it while shutting down.
-      pub_.publish_durable(message_event(event_kind::message, m, from), [&db = db_, pool = store_pool_, m,
-                                                                         done = std::move(done)](status s) mutable {
-        if (!s) {
-          // The claim stays: a failure may still have reached the queue
-          // (Kafka times a record out when the broker went away after
-          // writing it), so a retry with the same client_msg_id must resolve
-          // to this id, never mint a second message.
-          return done(make_error(errc::unavailable,
-                                 "the message queue did not confirm the message (send it again with the same "
-                                 "client_msg_id): " +
-                                     s.err().message));
-        }
-        // Off the queue's completion thread, which must not wait for the store.
-        auto store_and_ack = [&db, m = std::move(m), done = std::move(done)]() mutable {
-          store_accepted(db, std::move(m), false, done);
-        };
-        if (!pool->post(store_and_ack)) store_and_ack();
-      });
-      return;
+      // the order they were assigned.
+      return publish_accepted(std::move(m), from, false, std::move(done));
     }
+    existing = *claimed;
   }
-  // The first attempt is usually still on its way through the queue to the
-  // main chat service: wait a little for it, so the answer carries the
-  // original message as the contract says.
+  // A retry of a send the conversation has (the same client_msg_id): the
+  // answer carries the original, as the contract says.
   auto original = db_.get_message(existing);
-  for (int i = 0; i < 50 && !original && original.err().code == errc::not_found; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (!original) {
+    if (original.err().code != errc::not_found) return done(std::move(original).err());
+    // Claimed by an attempt that died before storing (a store whose claim
+    // and insert are two writes): store this one under the claimed id.
+    m.id = existing;
+    m.created_at = id_timestamp_ms(existing);
+    if (auto s = db_.insert_message(m); !s) return done(std::move(s).err());
     original = db_.get_message(existing);
+    if (!original) return done(std::move(original).err());
   }
-  if (original) return done(send_result{std::move(original.value()), true});
-  if (original.err().code != errc::not_found) return done(std::move(original).err());
-  // Claimed earlier but not stored (yet): the first attempt may have died
-  // between its claim and the queue, so hand the message over again under
-  // the original id. Storing is idempotent by id; clients drop duplicates.
-  m.id = existing;
-  m.created_at = id_timestamp_ms(existing);
-  pub_.publish_durable(message_event(event_kind::message, m, from),
-                       [&db = db_, pool = store_pool_, m, done = std::move(done)](status s) mutable {
-                         if (!s) return done(std::move(s).err());
-                         auto store_and_ack = [&db, m = std::move(m), done = std::move(done)]() mutable {
-                           store_accepted(db, std::move(m), true, done);
-                         };
-                         if (!pool->post(store_and_ack)) store_and_ack();
-                       });
+  // The first attempt may have been answered `unavailable` without reaching
+  // the queue: hand it over again. Everything downstream is idempotent by
+  // id, and clients drop a message id they already have.
+  publish_accepted(std::move(original.value()), from, true, std::move(done));
+}
+
+void message_service::publish_accepted(store::message m, const origin& from, bool duplicate, send_callback done) {
+  auto e = message_event(event_kind::message, m, from);
+  // The completion runs on the queue's thread and must not block: it only
+  // hands the answer to the caller, whose `done` does not block either.
+  pub_.publish_durable(e, [m = std::move(m), duplicate, done = std::move(done)](status s) mutable {
+    if (!s) {
+      // The claim and the stored message stay: a failure may still have
+      // reached the queue (Kafka times a record out when the broker went
+      // away after writing it), so a retry with the same client_msg_id
+      // resolves to this message and hands it over again.
+      return done(make_error(errc::unavailable,
+                             "the message queue did not confirm the message (send it again with the same "
+                             "client_msg_id): " +
+                                 s.err().message));
+    }
+    done(send_result{std::move(m), duplicate});
+  });
 }
 
 result<store::message> message_service::load_for_change(const participant& caller, std::uint64_t message_id) {

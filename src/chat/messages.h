@@ -18,7 +18,6 @@
 
 namespace chatd {
 class id_generator;
-class worker_pool;
 }  // namespace chatd
 
 namespace chatd::chat {
@@ -40,10 +39,7 @@ struct send_result {
 
 class message_service {
  public:
-  // `store_threads`: threads that store an accepted message between its
-  // durable hand-off and its ack (see send_async).
-  message_service(store::chat_store& db, id_generator& ids, conversation_service& conversations, publisher& pub,
-                  std::size_t store_threads = 4);
+  message_service(store::chat_store& db, id_generator& ids, conversation_service& conversations, publisher& pub);
 
   // Body: 1..4000 code points (empty: bad_request, longer: too_large), at most
   // 16 KiB. Blocks until the queue has the message durably.
@@ -51,14 +47,14 @@ class message_service {
                            std::string_view body, const origin& from);
   // The same, without waiting: the message gets its id and its place in the
   // queue before this returns (so sends of one caller stay in order), and
-  // `done` runs once it is durable and stored, or failed, on a thread of
-  // this service's or the caller's, possibly before this returns. `done` must
-  // not block.
+  // `done` runs once it is stored and durable in the queue, or failed, on
+  // the queue's completion thread or the caller's, possibly before this
+  // returns. `done` must not block.
   //
-  // Read-your-writes (docs/adr/008-read-your-writes.md): the accepting
-  // process stores the message itself (insert_message: never over an edit)
-  // before the ack, so edit, delete, history and since= see it at once, even
-  // if the main chat service is down or far behind.
+  // Read-your-writes (docs/adr/008-read-your-writes.md, 011): the accepting
+  // process stores the message itself, with its client_msg_id claim, before
+  // queueing it, so edit, delete, history and since= see it at once after
+  // the ack, even if the main chat service is down or far behind.
   using send_callback = std::function<void(result<send_result>)>;
   void send_async(const participant& caller, std::uint64_t conversation_id, std::string_view client_msg_id,
                   std::string_view body, const origin& from, send_callback done);
@@ -75,11 +71,6 @@ class message_service {
 
   static status validate_body(std::string_view body);
 
-  // Runs the stores and acks still queued, then stops taking more (a later
-  // completion stores and acks on the queue's thread). For shutdown, after
-  // the producer flushed and before the callers of send_async go away.
-  void drain();
-
   // Stores an edit or delete unless what is stored is newer: a delete is
   // final, and an older edit never replaces a newer one. Both the accepting
   // process (before its ack) and the main chat service (consuming the
@@ -88,14 +79,13 @@ class message_service {
 
  private:
   status publish_and_wait(const event& e);
+  void publish_accepted(store::message m, const origin& from, bool duplicate, send_callback done);
   result<store::message> load_for_change(const participant& caller, std::uint64_t message_id);
 
   store::chat_store& db_;
   id_generator& ids_;
   conversation_service& conversations_;
   publisher& pub_;
-  // Shared with queue completions, which may outlive this service.
-  std::shared_ptr<worker_pool> store_pool_;
   // Id assignment and enqueue happen under the conversation's stripe so that
   // id order agrees with queue order within a conversation.
   std::array<std::mutex, 64> stripes_;

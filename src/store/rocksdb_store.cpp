@@ -937,6 +937,29 @@ class rocksdb_chat_store final : public chat_store {
     return message_id;
   }
 
+  // The claim and the message rows in one batch: a claimed key always has
+  // its message stored.
+  result<id_t> claim_and_insert(const message& m) override {
+    if (m.client_msg_id.empty()) {
+      if (auto s = insert_message(m); !s) return std::move(s).err();
+      return m.id;
+    }
+    std::string k = dedup_key(m.conversation_id, m.sender_id, m.client_msg_id);
+    std::string mid = id_key(m.id);
+    auto g = locks_.lock({{table::client_msg_ids, k}, {table::message_by_id, mid}});
+    auto v = get(table::client_msg_ids, k);
+    if (!v) return std::move(v).err();
+    if (*v) return decode_id(**v, table::client_msg_ids);
+    auto stored = get(table::message_by_id, mid);
+    if (!stored) return std::move(stored).err();
+    rocksdb::WriteBatch b;
+    put(b, table::client_msg_ids, k, encode_id(m.id));
+    if (!*stored) add_message(b, m);
+    if (auto s = write(b); !s) return std::move(s).err();
+    cache_.saw_message(m.conversation_id, m.id);
+    return m.id;
+  }
+
   result<std::optional<id_t>> find_client_msg_id(id_t conversation_id, id_t sender_id,
                                                  const std::string& client_msg_id) override {
     auto v = get(table::client_msg_ids, dedup_key(conversation_id, sender_id, client_msg_id));
@@ -1156,14 +1179,19 @@ class rocksdb_chat_store final : public chat_store {
 
   // Caller holds the stripe of the message id.
   status write_message_locked(const message& m) {
-    std::uint32_t bucket = message_bucket(m.id);
     rocksdb::WriteBatch b;
-    put(b, table::messages, message_key(m.conversation_id, bucket, m.id), encode(m));
-    put(b, table::message_by_id, id_key(m.id), writer().u64(m.conversation_id).u32(bucket).done());
-    put(b, table::message_buckets, key().u64(m.conversation_id).u32(bucket), {});
+    add_message(b, m);
     auto s = write(b);
     if (s) cache_.saw_message(m.conversation_id, m.id);
     return s;
+  }
+
+  // The rows of a message: itself, its id index and its bucket.
+  void add_message(rocksdb::WriteBatch& b, const message& m) {
+    std::uint32_t bucket = message_bucket(m.id);
+    put(b, table::messages, message_key(m.conversation_id, bucket, m.id), encode(m));
+    put(b, table::message_by_id, id_key(m.id), writer().u64(m.conversation_id).u32(bucket).done());
+    put(b, table::message_buckets, key().u64(m.conversation_id).u32(bucket), {});
   }
 
   using cache_entry = conversation_cache<conversation_row>::entry;

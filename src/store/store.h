@@ -163,6 +163,21 @@ class chat_store {
                                                          const std::string& client_msg_id) = 0;
   // A claim is never released: a send whose queue write failed may still
   // have been written, and its retry must resolve to the same id.
+  //
+  // Claims the key of `m` (empty client_msg_id: no claim) for m.id and, when
+  // the claim is new, inserts `m` (as insert_message). Returns the claimed
+  // id: m.id, or the earlier message's when the key was taken, in which case
+  // nothing is written. One write where the store can; the default is the
+  // claim, then the insert (a failure between leaves the claim alone, which
+  // a retry repairs by inserting under the claimed id).
+  virtual result<id_t> claim_and_insert(const message& m) {
+    if (!m.client_msg_id.empty()) {
+      auto claimed = claim_client_msg_id(m.conversation_id, m.sender_id, m.client_msg_id, m.id);
+      if (!claimed || *claimed != m.id) return claimed;
+    }
+    if (auto s = insert_message(m); !s) return std::move(s).err();
+    return m.id;
+  }
 
   // --- read state: last read message id per (participant, conversation) ---
   // Only moves forward; returns the stored value after the call.

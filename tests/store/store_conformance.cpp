@@ -846,6 +846,40 @@ TEST_P(StoreConformance, ConcurrentClaimsHaveOneWinner) {
 
 // ============================================================== read state ===
 
+TEST_P(StoreConformance, ClaimAndInsertStoresOnlyTheFirstMessageOfAKey) {
+  ASSERT_TRUE(is_ok(db().create_conversation(make_conversation(32), {31})));
+  auto first = make_message(id_at(t0 + 1), 32, 31, "first");
+  first.client_msg_id = "key";
+  EXPECT_EQ(must(db().claim_and_insert(first)), first.id);
+  EXPECT_EQ(must(db().get_message(first.id)).body, "first");
+  EXPECT_EQ(must(db().find_client_msg_id(32, 31, "key")), std::optional<id_t>(first.id));
+  EXPECT_EQ(must(db().newest_message_id(32)), first.id);
+  // The same key again: the first id, and nothing written.
+  auto again = make_message(id_at(t0 + 2), 32, 31, "again");
+  again.client_msg_id = "key";
+  EXPECT_EQ(must(db().claim_and_insert(again)), first.id);
+  EXPECT_TRUE(fails_with(db().get_message(again.id), errc::not_found));
+  EXPECT_EQ(must(db().newest_message_id(32)), first.id);
+  // Without a key it is an insert.
+  auto plain = make_message(id_at(t0 + 3), 32, 31, "plain");
+  plain.client_msg_id.clear();
+  EXPECT_EQ(must(db().claim_and_insert(plain)), plain.id);
+  EXPECT_EQ(must(db().list_messages(32, 0, 10)).messages.size(), 2u);
+}
+
+TEST_P(StoreConformance, ConcurrentClaimAndInsertStoresOneMessage) {
+  std::vector<id_t> got(8);
+  race(8, [&](int i) {
+    auto m = make_message(id_at(t0 + 10 + i), 33, 31);
+    m.client_msg_id = "same-key";
+    auto r = db().claim_and_insert(m);
+    got[i] = r ? *r : 0;
+  });
+  std::set<id_t> distinct(got.begin(), got.end());
+  ASSERT_EQ(distinct.size(), 1u);
+  EXPECT_EQ(ids_of(must(db().list_messages(33, 0, 10)).messages), std::vector<id_t>{*distinct.begin()});
+}
+
 TEST_P(StoreConformance, MarkReadOnlyMovesForward) {
   EXPECT_EQ(must(db().get_read(1, 50)), 0u);
   EXPECT_EQ(must(db().mark_read(1, 50, 10)), 10u);

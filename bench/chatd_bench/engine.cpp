@@ -566,6 +566,10 @@ class engine {
           c.last_message_id.assign(d.message_id);
         }
         if (!parse_body(d.body, sender, seq, intended)) return;
+        // A copy back to the sender's own account is not a delivery (chatd
+        // never sends one to the sending connection; Centrifugo pushes every
+        // publication to the publisher's own subscription too).
+        if (sender == c.account) return;
         auto* st = s.stats_for(intended);
         if (!st) return;
         if (s.window_step >= 0 && now >= s.window_start && now < s.window_end) {

@@ -179,6 +179,7 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
     begin_work();
     queue_->post([self, text = std::move(text), at] {
       self->handle(text, at);
+      self->turn_free_at_ = now_ms();
       self->end_work();
     });
   }
@@ -400,10 +401,14 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
       }
       // The whole process has as much in flight as it should: answering at
       // once keeps every answer fast and the backlog bounded past the knee.
-      // A send that already waited long here is answered at once as well:
-      // the worker time goes to sends that can still be answered quickly.
+      // A send that already waited long for a worker is answered at once as
+      // well: the worker time goes to sends that can still be answered
+      // quickly. The wait counts from when the connection's earlier requests
+      // were done, not from receipt: a client that pipelines many sends into
+      // a slow store waits for itself, not for an overloaded process, and
+      // refusing one in the middle would break the order of its sends.
       if (srv_->sends_in_flight.load() >= srv_->opt.max_sends_in_flight ||
-          now_ms() - received_at > srv_->opt.max_send_wait_ms) {
+          now_ms() - std::max(received_at, turn_free_at_) > srv_->opt.max_send_wait_ms) {
         srv_->refused_busy.inc();
         return fail(rid, make_error(errc::unavailable, "the server is busy: send again shortly"));
       }
@@ -513,6 +518,9 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
 
   std::mutex mu_;
   bool live_ = false;
+  // On the serial queue only: when the previous request was done (the
+  // start of this request's wait for a worker).
+  std::int64_t turn_free_at_ = 0;
   // On the serial queue only: requests that arrived before `ready` went out.
   bool ready_sent_ = false;
   std::vector<std::pair<std::string, std::int64_t>> early_;

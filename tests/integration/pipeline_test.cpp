@@ -925,6 +925,44 @@ TEST(pipeline_process, sends_past_the_process_limit_are_answered_unavailable_at_
   burst_past_a_limit("chat_server.max_sends_in_flight", "1");
 }
 
+// The wait limit sheds load the process cannot take, not a client's own
+// pipelining: sends queued behind the same connection's earlier sends are
+// all acked, in order, though handling a connection's window of 256 takes
+// longer than the limit on a store with network round trips (the scylla
+// variant: several milliseconds a send). A worker hop taking 100 ms would
+// be an overloaded process, which this test does not make.
+TEST(pipeline_process, a_pipelining_client_waits_for_itself_not_for_the_wait_limit) {
+  auto flags = base_flags;
+  flags.emplace_back("chat_server.max_send_wait_ms", "100");
+  chatd_process p(flags);
+  p.start();
+  api a(p.gateway());
+  auto u = make_participant(a, "user", "piper");
+  auto s = make_participant(a, "shop", "pipershop");
+  auto conv = create_conversation(a, u, "direct", {s.id});
+  chat_client cu, cs;
+  ASSERT_TRUE(cu.connect(a, u.token));
+  ASSERT_TRUE(cs.connect(a, s.token));
+  constexpr int n = 600;  // more than the window of 256
+  for (int i = 0; i < n; ++i) {
+    cu.send_json(json::object{{"type", "send"},
+                              {"id", "w" + std::to_string(i)},
+                              {"conversation_id", conv},
+                              {"client_msg_id", "wc" + std::to_string(i)},
+                              {"body", "w" + std::to_string(i)}});
+  }
+  for (int answered = 0; answered < n; ++answered) {
+    auto f = cu.wait_for([](const json::object& o) { return o.contains("id"); });
+    ASSERT_TRUE(f) << "answers so far: " << answered;
+    ASSERT_EQ(f->as_object().at("type"), "ack") << json::serialize(*f);
+  }
+  for (int i = 0; i < n; ++i) {
+    auto m = cs.wait_type("message");
+    ASSERT_TRUE(m) << "missing message " << i;
+    EXPECT_EQ(msg_field(*m, "body"), "w" + std::to_string(i));
+  }
+}
+
 TEST(pipeline_process, kill9_after_200_acks_loses_nothing) {
   std::string dir;
   std::string conv, token;

@@ -77,6 +77,7 @@ void consume_loop::run() {
         spdlog::warn("{}: commit failed: {}", name_, s.err().message);
       }
     }
+    if (linger_.count() > 0 && batch->size() < linger_records_ && !stopping_) std::this_thread::sleep_for(linger_);
   }
 }
 

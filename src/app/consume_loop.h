@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -28,6 +29,14 @@ class consume_loop {
                batch_handler h, std::string name);
   ~consume_loop();
 
+  // After a batch of fewer than `records`, waits `wait` before polling
+  // again, so that a consumer off the latency path (the main chat service)
+  // wakes once per several records instead of once per record. Before start().
+  void linger(std::chrono::milliseconds wait, std::size_t records) {
+    linger_ = wait;
+    linger_records_ = records;
+  }
+
   // Joins the group; throws std::runtime_error when the queue refuses.
   void start();
   void stop();
@@ -49,6 +58,8 @@ class consume_loop {
   std::string name_;
   std::unique_ptr<queue::consumer> consumer_;
   std::atomic<bool> stopping_{false};
+  std::chrono::milliseconds linger_{0};
+  std::size_t linger_records_ = 0;
   std::thread thread_;
 };
 

@@ -42,6 +42,9 @@ class main_chat_component final : public component {
                 return main_.apply_batch(events);
               }),
               "main-chat") {
+    // Inboxes, read marks and notifications may trail the push by a few
+    // milliseconds; batching them costs one wake-up per batch, not per message.
+    loop_.linger(std::chrono::milliseconds(5), 256);
     add_lag_gauge("main-chat", ctx.topic_names().messages);
     if (!ctx.all_in_one()) listener_.emplace(ctx, "main-chat", ctx.cfg().main_chat.listen);
     if (ctx.routed_delivery()) {

@@ -526,9 +526,19 @@ class ws_session final : public ws_connection, public std::enable_shared_from_th
     for (;;) {
       // Paused: wait for resume_reading, which cancels the gate on this
       // strand. A close still reads on, to see the peer's close frame.
-      while (self->read_paused_ && !self->closing()) {
-        self->read_gate_.expires_at(asio::steady_timer::time_point::max());
-        co_await self->read_gate_.async_wait(use_tuple);
+      if (self->read_paused_ && !self->closing()) {
+        // Not reading is this server's choice, not the peer's silence: the
+        // idle timeout (which counts only what a read sees) is off until
+        // reading goes on, when the next read arms it afresh.
+        auto idle_off = t;
+        idle_off.idle_timeout = websocket::stream_base::none();
+        idle_off.keep_alive_pings = false;
+        ws.set_option(idle_off);
+        while (self->read_paused_ && !self->closing()) {
+          self->read_gate_.expires_at(asio::steady_timer::time_point::max());
+          co_await self->read_gate_.async_wait(use_tuple);
+        }
+        ws.set_option(t);
       }
       auto [ec, n] = co_await ws.async_read(buffer, use_tuple);
       if (ec) break;

@@ -628,6 +628,30 @@ TEST_F(net_server, websocket_paused_reading_holds_frames_until_resumed_and_write
   ASSERT_TRUE(wait_until([&] { return ws_->closes.load() == 1; }));
 }
 
+// Reading paused by the server is not the peer's silence: the idle timeout
+// does not close the connection while paused, and counts again after.
+TEST_F(net_server, websocket_paused_reading_outlasts_the_idle_timeout) {
+  server_options o;
+  o.ws_idle_timeout = 300ms;
+  start(o);
+  ws_client c;
+  ASSERT_TRUE(c.connect(ws_url("/ws?token=good")).ok());
+  ASSERT_TRUE(c.send_text("pause").ok());
+  auto f = c.read();
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->text, "paused");
+  ASSERT_TRUE(c.send_text("a").ok());
+  // Paused for several idle timeouts (what this test is about), then the
+  // held frame's echo is the marker that the connection stayed open.
+  std::this_thread::sleep_for(1200ms);
+  ws_->conn()->resume_reading();
+  f = c.read();
+  ASSERT_TRUE(f.ok());
+  EXPECT_FALSE(f->closed) << f->close_code;
+  EXPECT_EQ(f->text, "echo:a");
+  EXPECT_EQ(ws_->closes.load(), 0);
+}
+
 TEST_F(net_server, websocket_server_side_close_reaches_the_client) {
   start();
   ws_client c;

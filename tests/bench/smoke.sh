@@ -6,6 +6,10 @@ set -euo pipefail
 chatd="$1" bench="$2" scenario="$3" work="$4"
 rm -rf "$work"
 mkdir -p "$work"
+# The server's shell opens these after the fork; created here, the poll below
+# can read them before that child has run.
+: >"$work/stdout"
+: >"$work/log"
 pid=""
 cleanup() {
   if [ -n "$pid" ]; then

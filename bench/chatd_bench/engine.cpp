@@ -818,7 +818,10 @@ void connect_or_throw(engine& e, std::size_t n, report& rep) {
 
 // ---- the scenarios -----------------------------------------------------------
 
-report run_pairs(target& t, const options& o, engine& e, report rep) {
+// The pairs every pairs-based scenario starts from: accounts 2i (sender)
+// and 2i+1 (receiver) in conversation i, all connected. Returns the flow of
+// the senders, at rate 0.
+flow connect_pairs(target& t, const options& o, engine& e, report& rep) {
   std::vector<std::vector<std::size_t>> groups;
   for (std::size_t i = 0; i < o.pairs; ++i) groups.push_back({2 * i, 2 * i + 1});
   e.pop = t.prepare(2 * o.pairs, groups);
@@ -826,6 +829,11 @@ report run_pairs(target& t, const options& o, engine& e, report rep) {
   connect_or_throw(e, 2 * o.pairs, rep);
   flow f;
   for (std::size_t i = 0; i < o.pairs; ++i) f.members.push_back({2 * i, i});
+  return f;
+}
+
+report run_pairs(target& t, const options& o, engine& e, report rep) {
+  flow f = connect_pairs(t, o, e, rep);
   rep.columns = delivery_columns("offered");
 
   if (o.unloaded) {
@@ -991,14 +999,8 @@ report run_idle(target& t, const options& o, engine& e, report rep) {
 }
 
 report run_history(target& t, const options& o, engine& e, report rep) {
-  std::vector<std::vector<std::size_t>> groups;
-  for (std::size_t i = 0; i < o.pairs; ++i) groups.push_back({2 * i, 2 * i + 1});
-  e.pop = t.prepare(2 * o.pairs, groups);
-  for (std::size_t a = 0; a < 2 * o.pairs; ++a) e.add_connection(a);
-  connect_or_throw(e, 2 * o.pairs, rep);
-  flow sends;
+  flow sends = connect_pairs(t, o, e, rep);
   sends.rate = o.rate;
-  for (std::size_t i = 0; i < o.pairs; ++i) sends.members.push_back({2 * i, i});
   flow reads;
   reads.kind = req_kind::history;
   for (std::size_t i = 0; i < std::min(o.readers, o.pairs); ++i) reads.members.push_back({2 * i + 1, i});
@@ -1060,14 +1062,8 @@ report run_history(target& t, const options& o, engine& e, report rep) {
 }
 
 report run_reconnect(target& t, const options& o, engine& e, report rep) {
-  std::vector<std::vector<std::size_t>> groups;
-  for (std::size_t i = 0; i < o.pairs; ++i) groups.push_back({2 * i, 2 * i + 1});
-  e.pop = t.prepare(2 * o.pairs, groups);
-  for (std::size_t a = 0; a < 2 * o.pairs; ++a) e.add_connection(a);
-  connect_or_throw(e, 2 * o.pairs, rep);
-  flow f;
+  flow f = connect_pairs(t, o, e, rep);
   f.rate = o.rate;
-  for (std::size_t i = 0; i < o.pairs; ++i) f.members.push_back({2 * i, i});
   std::vector<std::size_t> receivers;
   for (std::size_t i = 0; i < o.pairs; ++i) receivers.push_back(2 * i + 1);
   auto r = e.run_step({f}, o.seconds, [&](shard& s, std::int64_t t0, std::int64_t t1) {

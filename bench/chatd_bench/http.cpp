@@ -1,10 +1,15 @@
 #include "http.h"
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <exception>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -80,6 +85,33 @@ std::pair<std::string, std::string> split_host_port(std::string_view a) {
   if (colon == std::string_view::npos || colon == 0 || colon + 1 == a.size())
     throw std::invalid_argument("address needs host:port: " + std::string(a));
   return {std::string(a.substr(0, colon)), std::string(a.substr(colon + 1))};
+}
+
+void parallel_requests(const std::string& host, const std::string& port, std::size_t threads, std::size_t n,
+                       const std::function<void(http_client&, std::size_t)>& f) {
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr first_error;
+  std::mutex mu;
+  auto work = [&] {
+    try {
+      http_client http(host, port);
+      for (std::size_t i; (i = next++) < n;) {
+        {
+          std::lock_guard lock(mu);
+          if (first_error) return;
+        }
+        f(http, i);
+      }
+    } catch (...) {
+      std::lock_guard lock(mu);
+      if (!first_error) first_error = std::current_exception();
+    }
+  };
+  std::vector<std::thread> pool;
+  auto t = std::min(std::max<std::size_t>(threads, 1), n);
+  for (std::size_t k = 0; k < t; ++k) pool.emplace_back(work);
+  for (auto& th : pool) th.join();
+  if (first_error) std::rethrow_exception(first_error);
 }
 
 }  // namespace chatd_bench

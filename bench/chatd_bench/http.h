@@ -3,6 +3,8 @@
 // connection per client; not for the measured path.
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -32,6 +34,12 @@ class http_client {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+// Runs f(client, i) for i in [0, n) on up to `threads` threads, each with its
+// own keep-alive client to host:port; rethrows the first error (and starts
+// no new call after it).
+void parallel_requests(const std::string& host, const std::string& port, std::size_t threads, std::size_t n,
+                       const std::function<void(http_client&, std::size_t)>& f);
 
 // Splits "host:port" (or "[v6]:port"); throws std::invalid_argument.
 std::pair<std::string, std::string> split_host_port(std::string_view address);

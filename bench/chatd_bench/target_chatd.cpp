@@ -5,13 +5,9 @@
 // Target options (--target-opt key=value):
 //   setup_threads=N  parallel HTTP clients while creating accounts (default 4)
 //   history_limit=N  messages per history page (default 50)
-#include <atomic>
 #include <chrono>
-#include <exception>
-#include <mutex>
 #include <random>
 #include <stdexcept>
-#include <thread>
 
 #include "http.h"
 #include "json_scan.h"
@@ -198,33 +194,10 @@ class chatd_target : public target {
     a.path = (slash == std::string::npos ? "/" : rest.substr(slash)) + "?access_token=" + a.token;
   }
 
-  // Runs f(client, i) for i in [0, n) on setup_threads_ threads, each with
-  // its own keep-alive connection to the gateway; rethrows the first error.
+  // Setup calls on setup_threads_ keep-alive connections at once.
   template <class F>
   void parallel(std::size_t n, F&& f) {
-    std::atomic<std::size_t> next{0};
-    std::exception_ptr first_error;
-    std::mutex mu;
-    auto work = [&] {
-      try {
-        http_client http(host_, port_);
-        for (std::size_t i; (i = next++) < n;) {
-          {
-            std::lock_guard lock(mu);
-            if (first_error) return;
-          }
-          f(http, i);
-        }
-      } catch (...) {
-        std::lock_guard lock(mu);
-        if (!first_error) first_error = std::current_exception();
-      }
-    };
-    std::vector<std::thread> threads;
-    auto t = std::min<std::size_t>(static_cast<std::size_t>(setup_threads_), n);
-    for (std::size_t k = 0; k < t; ++k) threads.emplace_back(work);
-    for (auto& th : threads) th.join();
-    if (first_error) std::rethrow_exception(first_error);
+    parallel_requests(host_, port_, static_cast<std::size_t>(setup_threads_), n, f);
   }
 };
 

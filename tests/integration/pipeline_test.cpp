@@ -5,6 +5,7 @@
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -126,6 +127,18 @@ class pipeline_test : public ::testing::Test {
 };
 chatd_process* pipeline_test::proc_ = nullptr;
 webhook_receiver* pipeline_test::hook_ = nullptr;
+
+// n sends without waiting: request ids <p>0.., client_msg_ids <p>c0..,
+// bodies <p>0...
+void send_pipelined(chat_client& c, const std::string& conv, const std::string& p, int n) {
+  for (int i = 0; i < n; ++i) {
+    c.send_json(json::object{{"type", "send"},
+                             {"id", p + std::to_string(i)},
+                             {"conversation_id", conv},
+                             {"client_msg_id", p + "c" + std::to_string(i)},
+                             {"body", p + std::to_string(i)}});
+  }
+}
 
 TEST_F(pipeline_test, discovery_names_the_chat_server) {
   auto u = make_participant(c(), "user", unique("disc"));
@@ -344,17 +357,11 @@ TEST_F(pipeline_test, pipelined_sends_keep_their_order) {
   ASSERT_TRUE(ca.connect(c(), a.token));
   ASSERT_TRUE(cb.connect(c(), b.token));
   constexpr int n = 500;  // more than one connection may have in flight
-  for (int i = 0; i < n; ++i) {
-    ca.send_json(json::object{{"type", "send"},
-                              {"id", "p" + std::to_string(i)},
-                              {"conversation_id", conv},
-                              {"client_msg_id", "pc" + std::to_string(i)},
-                              {"body", "p" + std::to_string(i)}});
-  }
+  send_pipelined(ca, conv, "p", n);
   std::map<int, std::string> ids;  // request number -> message id
   while (ids.size() < static_cast<std::size_t>(n)) {
     auto f = ca.wait_type("ack");
-    ASSERT_TRUE(f) << "acks so far: " << ids.size();
+    ASSERT_TRUE(f) << "acks so far: " << ids.size() << ", close code " << ca.close_code() << "\n" << proc_->log();
     int req = std::stoi(std::string(f->at("id").as_string()).substr(1));
     EXPECT_TRUE(ids.emplace(req, msg_field(*f, "id")).second) << "second ack for " << req;
   }
@@ -869,26 +876,35 @@ TEST(pipeline_process, coalescing_folds_a_burst_into_one_notification) {
 
 // A burst far past what the server lets wait: every send is answered, the
 // refused ones with `unavailable`, and the receiver gets exactly the rest.
-void burst_past_a_limit(const std::string& key, const std::string& value) {
+// `chatd all` with key=value on top of base_flags, and a user (sender) and
+// a shop (receiver) in a direct conversation, both connected.
+struct pair_setup {
+  std::unique_ptr<chatd_process> process;
+  std::string conv;
+  chat_client sender, receiver;
+};
+
+void start_pair(pair_setup& ps, const std::string& key, const std::string& value, const std::string& name) {
   auto flags = base_flags;
   flags.emplace_back(key, value);
-  chatd_process p(flags);
-  p.start();
-  api a(p.gateway());
-  auto u = make_participant(a, "user", "busy");
-  auto s = make_participant(a, "shop", "busyshop");
-  auto conv = create_conversation(a, u, "direct", {s.id});
-  chat_client cu, cs;
-  ASSERT_TRUE(cu.connect(a, u.token));
-  ASSERT_TRUE(cs.connect(a, s.token));
+  ps.process = std::make_unique<chatd_process>(flags);
+  ps.process->start();
+  api a(ps.process->gateway());
+  auto u = make_participant(a, "user", name);
+  auto s = make_participant(a, "shop", name + "shop");
+  ps.conv = create_conversation(a, u, "direct", {s.id});
+  ASSERT_TRUE(ps.sender.connect(a, u.token));
+  ASSERT_TRUE(ps.receiver.connect(a, s.token));
+}
+
+void burst_past_a_limit(const std::string& key, const std::string& value) {
+  pair_setup ps;
+  ASSERT_NO_FATAL_FAILURE(start_pair(ps, key, value, "busy"));
+  auto& cu = ps.sender;
+  auto& cs = ps.receiver;
+  const auto& conv = ps.conv;
   constexpr int n = 300;  // pipelined: far more than one in flight
-  for (int i = 0; i < n; ++i) {
-    cu.send_json(json::object{{"type", "send"},
-                              {"id", "b" + std::to_string(i)},
-                              {"conversation_id", conv},
-                              {"client_msg_id", "bc" + std::to_string(i)},
-                              {"body", "b" + std::to_string(i)}});
-  }
+  send_pipelined(cu, conv, "b", n);
   std::vector<int> acked;  // request numbers; acks may come in any order
   int refused = 0;
   for (int answered = 0; answered < n; ++answered) {
@@ -932,25 +948,12 @@ TEST(pipeline_process, sends_past_the_process_limit_are_answered_unavailable_at_
 // variant: several milliseconds a send). A worker hop taking 100 ms would
 // be an overloaded process, which this test does not make.
 TEST(pipeline_process, a_pipelining_client_waits_for_itself_not_for_the_wait_limit) {
-  auto flags = base_flags;
-  flags.emplace_back("chat_server.max_send_wait_ms", "100");
-  chatd_process p(flags);
-  p.start();
-  api a(p.gateway());
-  auto u = make_participant(a, "user", "piper");
-  auto s = make_participant(a, "shop", "pipershop");
-  auto conv = create_conversation(a, u, "direct", {s.id});
-  chat_client cu, cs;
-  ASSERT_TRUE(cu.connect(a, u.token));
-  ASSERT_TRUE(cs.connect(a, s.token));
+  pair_setup ps;
+  ASSERT_NO_FATAL_FAILURE(start_pair(ps, "chat_server.max_send_wait_ms", "100", "piper"));
+  auto& cu = ps.sender;
+  auto& cs = ps.receiver;
   constexpr int n = 600;  // more than the window of 256
-  for (int i = 0; i < n; ++i) {
-    cu.send_json(json::object{{"type", "send"},
-                              {"id", "w" + std::to_string(i)},
-                              {"conversation_id", conv},
-                              {"client_msg_id", "wc" + std::to_string(i)},
-                              {"body", "w" + std::to_string(i)}});
-  }
+  send_pipelined(cu, ps.conv, "w", n);
   for (int answered = 0; answered < n; ++answered) {
     auto f = cu.wait_for([](const json::object& o) { return o.contains("id"); });
     ASSERT_TRUE(f) << "answers so far: " << answered;

@@ -59,7 +59,7 @@ class load_client {
     connect();
     auto next = std::chrono::steady_clock::now();
     while (!stop) {
-      send_one(stop);
+      send_one();
       drain(1ms);
       next += period;
       std::this_thread::sleep_until(next);
@@ -98,6 +98,7 @@ class load_client {
         chat_client fresh;
         if (fresh.connect_url(url, who_.token, last_seen_)) {
           ws_ = std::move(fresh);
+          server_ = url;
           for (const auto& conv : ws_.ready().at("conversations").as_array()) {
             for (const auto& m : conv.at("messages").as_array()) note(m.as_object(), false);
           }
@@ -127,11 +128,19 @@ class load_client {
     return urls;
   }
 
-  void send_one(const std::atomic<bool>& stop) {
+  // Gives up only after a minute and a half of refusals: the CQL server's
+  // restart (up to ~40 s on a cold machine) plus the driver's reconnect
+  // back-off (up to 10 s). Counted in time, not attempts, and not cut short
+  // when the load stops: a send that began during the outage still has its
+  // whole allowance after it.
+  void send_one() {
     const std::string cmid = who_.username + "-" + std::to_string(acked_.size());
-    for (int attempt = 0; attempt < 300; ++attempt) {
+    const auto give_up_at = std::chrono::steady_clock::now() + 90s;
+    int attempts = 0;
+    while (std::chrono::steady_clock::now() < give_up_at) {
       if (!connected_) connect();
       ++attempts_;
+      ++attempts;
       auto ack = try_send(ws_, conv_, "load " + cmid, cmid);
       if (type_of(ack) == "ack") {
         acked_.push_back(std::string(ack.at("message").at("id").as_string()));
@@ -140,10 +149,12 @@ class load_client {
       // An error frame (the database restarting) or a dead connection: the
       // same client_msg_id again, over a new connection if need be.
       if (ack.is_null()) connected_ = false;
+      last_refusal_ = ack.is_null() ? "no answer" : json::serialize(ack);
+      last_refusal_ += " from " + server_;
       std::this_thread::sleep_for(200ms);
-      if (stop && attempt > 150) break;
     }
-    ADD_FAILURE() << "no ack for " << cmid;
+    ADD_FAILURE() << "no ack for " << cmid << " within 90 s (" << attempts
+                  << " attempts); the last answer: " << last_refusal_;
   }
 
   // A message of the conversation, pushed or in `ready`'s history (which is
@@ -180,6 +191,8 @@ class load_client {
   std::vector<std::string> acked_;
   std::set<std::string> received_;
   std::size_t attempts_ = 0;
+  std::string last_refusal_;
+  std::string server_;  // the chat server of the current connection
   std::size_t duplicates_ = 0;
   int connects_ = 0;
   std::size_t turn_ = 0;

@@ -14,6 +14,10 @@
 #   and .png unless the options name files.
 #   scripts/bench.sh compare [...]: chatd against the peer servers
 #   (scripts/bench-compare.sh).
+#   scripts/bench.sh profile [msgs/s] [seconds]: a CPU flame graph of
+#   `chatd all` under a `pairs` load at that rate (default 5000 for 10 s),
+#   recorded with perf and drawn with inferno (installed with cargo when
+#   missing), to $CHATD_BENCH_OUT/profile.svg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir="${CHATD_BUILD_DIR:-build}"
@@ -119,6 +123,38 @@ fi
 if [ "$what" = all ] || [ "$what" = store ]; then
   echo "== chat store (RocksDB)"
   "$build_dir/chatd-store-bench" --path "$data/store-bench"
+fi
+
+if [ "$what" = profile ]; then
+  rate="${2:-5000}" seconds="${3:-10}"
+  command -v perf >/dev/null || { echo "bench.sh profile: needs perf (apt-get install linux-perf)" >&2; exit 1; }
+  export PATH="$HOME/.cargo/bin:$PATH"
+  if ! command -v inferno-flamegraph >/dev/null; then
+    echo "== installing inferno (flame graphs) with cargo"
+    cargo install --quiet --locked inferno
+  fi
+  results="${CHATD_BENCH_OUT:-$build_dir/bench-results}"
+  mkdir -p "$results"
+  start_chatd --set auth.password_cost=fast
+  # The load runs two seconds longer than the recording on each side, so the
+  # profile holds only the steady state.
+  "$build_dir/chatd-bench" pairs --target chatd --address "$gateway" --server-pid "$pid" \
+    --rates "$rate" --step-seconds $((seconds + 4)) --drain-seconds 2 --json "$results/profile-load.json" \
+    >"$data/load.out" 2>&1 &
+  load=$!
+  sleep 3
+  echo "== perf record of chatd all for ${seconds}s at ${rate} msgs/s offered"
+  # DWARF unwinding: the build keeps no frame pointers.
+  perf record -q -F 199 -e cpu-clock --call-graph dwarf,16384 -p "$pid" -o "$data/perf.data" \
+    -- sleep "$seconds" 2>/dev/null
+  wait "$load" || true
+  grep -E '^(step|knee)' "$data/load.out" | cut -c1-200 || true
+  perf script -i "$data/perf.data" 2>/dev/null | inferno-collapse-perf >"$results/profile.folded"
+  # Frames under a pixel wide are invisible anyway and make the file ten times larger.
+  inferno-flamegraph --minwidth 1 --title "chatd all, pairs at ${rate} msgs/s offered, ${seconds} s" \
+    <"$results/profile.folded" >"$results/profile.svg"
+  echo "flame graph: $results/profile.svg (folded stacks: $results/profile.folded)"
+  exit 0
 fi
 
 case "$what" in

@@ -11,7 +11,8 @@
 //   newest whatever order writes and replays arrive in. On equal timestamps
 //   CQL keeps the larger cell value, which is the port's tie rule.
 // - A moved inbox entry is a delete of the old clustering row plus an insert
-//   of the new one; concurrent moves can leave an older duplicate, which
+//   of the new one, in one single-partition batch so that readers never
+//   find it missing; concurrent moves can leave an older duplicate, which
 //   list_inbox skips (newest first, first occurrence wins) and removes.
 #include "store/scylla_store.h"
 
@@ -944,12 +945,17 @@ class scylla_chat_store final : public chat_store {
   void move_inbox(std::vector<pending>& ps, id_t pid, id_t conversation_id, std::int64_t old_updated_at,
                   const activity& next) {
     auto ts = activity_ts(next.updated_at);
-    ps.push_back(s_->execute(
-        ins_inbox_, values().id(pid).i64(next.updated_at).id(conversation_id).id(next.last_message_id).i64(ts)));
-    // Same updated_at: the same row, already overwritten above.
+    // One batch of one partition (the participant's inbox) is one mutation:
+    // a reader sees the entry at its old place or at its new one, never
+    // gone in between (two statements in flight could apply the delete
+    // first). Both carry their timestamp, so a replay is harmless.
+    cql::batch b(false);
+    b.add(ins_inbox_, values().id(pid).i64(next.updated_at).id(conversation_id).id(next.last_message_id).i64(ts));
+    // Same updated_at: the same row, already overwritten by the insert.
     if (old_updated_at < next.updated_at) {
-      ps.push_back(s_->execute(del_inbox_, values().i64(ts).id(pid).i64(old_updated_at).id(conversation_id)));
+      b.add(del_inbox_, values().i64(ts).id(pid).i64(old_updated_at).id(conversation_id));
     }
+    ps.push_back(s_->execute(std::move(b), true));
   }
 
   std::unique_ptr<cql::session> s_;

@@ -474,6 +474,33 @@ TEST_P(StoreConformance, ConcurrentTouchesKeepTheNewest) {
   }
 }
 
+// Moving a conversation in an inbox (new activity) is one change to readers:
+// a listing finds it at its old place or its new one, never missing.
+TEST_P(StoreConformance, AMovingInboxEntryIsNeverMissing) {
+  ASSERT_TRUE(is_ok(db().create_conversation(make_conversation(816), {1, 2})));
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0}, missing{0};
+  std::thread reader([&] {
+    while (!done) {
+      auto inbox = db().list_inbox(2, 10);
+      if (!inbox) continue;
+      ++reads;
+      if (std::none_of(inbox->begin(), inbox->end(), [](const auto& e) { return e.conversation_id == 816u; })) {
+        ++missing;
+      }
+    }
+  });
+  int failed_touches = 0;
+  for (int k = 1; k <= 300; ++k) {
+    if (!is_ok(db().touch_conversation(816, t0 + 1000 + k, id_at(t0 + 1000 + k)))) ++failed_touches;
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(failed_touches, 0);
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ(missing.load(), 0) << "of " << reads.load() << " listings";
+}
+
 TEST_P(StoreConformance, AddedMemberGetsAnInboxEntryAtTheLastActivity) {
   ASSERT_TRUE(is_ok(db().create_conversation(make_conversation(820, conversation_kind::group, t0), {1})));
   ASSERT_TRUE(is_ok(db().add_member(820, 2)));

@@ -284,14 +284,21 @@ TEST_P(queue_conformance, concurrent_producers_lose_nothing_and_keep_per_key_ord
   auto p = q().make_producer();
   constexpr int threads = 4, each = 500;
   std::atomic<int> failures{0};
+  std::mutex acked_mu;
+  std::map<std::string, record_position> acked;  // value -> where its ack put it
   std::vector<std::thread> ts;
   for (int t = 0; t < threads; ++t) {
     ts.emplace_back([&, t] {
       for (int i = 0; i < each; ++i) {
         // Three keys per thread; the value says who and in which order.
-        auto r = p->produce(topic, "t" + std::to_string(t) + "-" + std::to_string(i % 3),
-                            std::to_string(t) + ":" + std::to_string(i));
-        if (!r.ok()) ++failures;
+        const std::string value = std::to_string(t) + ":" + std::to_string(i);
+        auto r = p->produce(topic, "t" + std::to_string(t) + "-" + std::to_string(i % 3), value);
+        if (!r.ok()) {
+          ++failures;
+          continue;
+        }
+        std::lock_guard lock(acked_mu);
+        acked.emplace(value, *r);
       }
     });
   }
@@ -303,6 +310,18 @@ TEST_P(queue_conformance, concurrent_producers_lose_nothing_and_keep_per_key_ord
   std::vector<record> got;
   poll_until(*c, got, threads * each);
   poll_for(*c, got, quiet);
+  if (got.size() != static_cast<std::size_t>(threads * each)) {
+    // Where the missing ones were acked, and what the partition holds now.
+    std::set<std::string> seen;
+    for (const auto& r : got) seen.insert(r.value);
+    for (const auto& [value, pos] : acked) {
+      if (seen.count(value)) continue;
+      auto w = q().watermark_offsets(topic, pos.partition);
+      ADD_FAILURE() << "acked, never consumed: " << value << " at " << pos.partition << "@" << pos.offset
+                    << "; the partition now holds [" << (w ? std::to_string(w->low) : "?") << ", "
+                    << (w ? std::to_string(w->high) : "?") << ")";
+    }
+  }
   ASSERT_EQ(got.size(), static_cast<std::size_t>(threads * each));
   expect_partition_order(got);
   std::set<std::string> distinct;

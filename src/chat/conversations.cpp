@@ -84,7 +84,9 @@ result<std::pair<conversation_view, bool>> conversation_service::create(const pa
     }
   }
   store::conversation c;
-  c.id = ids_.next();
+  auto id = ids_.try_next();
+  if (!id) return std::move(id).err();
+  c.id = *id;
   c.kind = kind;
   c.title = std::move(title);
   c.created_at = now_ms();

@@ -86,7 +86,9 @@ void message_service::send_async(const participant& caller, std::uint64_t conver
     // can rely on ids growing within a conversation.
     auto newest = db_.newest_message_id(conversation_id);
     if (!newest) return done(std::move(newest).err());
-    m.id = *newest == 0 ? ids_.next() : ids_.next_after(*newest);
+    auto id = *newest == 0 ? ids_.try_next() : ids_.try_next_after(*newest);
+    if (!id) return done(std::move(id).err());
+    m.id = *id;
     m.created_at = now_ms();
     // Stored before it is queued, with its claim (ADR 011): the ack then
     // needs nothing after the queue's confirmation, and the next send of the

@@ -24,6 +24,30 @@ std::uint64_t id_generator::next_after(std::uint64_t floor) {
   return next_at(std::max(now_ms() + clock_offset_ms_, id_timestamp_ms(floor) + 1));
 }
 
+namespace {
+error lease_lost() {
+  return make_error(errc::unavailable, "this server can no longer assign ids (it is stopping): try again");
+}
+}  // namespace
+
+result<std::uint64_t> id_generator::try_next() {
+  if (disabled()) return lease_lost();
+  try {
+    return next();
+  } catch (const std::runtime_error&) {  // disabled between the check and next()
+    return lease_lost();
+  }
+}
+
+result<std::uint64_t> id_generator::try_next_after(std::uint64_t floor) {
+  if (disabled()) return lease_lost();
+  try {
+    return next_after(floor);
+  } catch (const std::runtime_error&) {
+    return lease_lost();
+  }
+}
+
 void id_generator::disable() {
   // Under the lock: once disable() returns, no next() is between its check
   // and its return.

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/error.h"
+
 namespace chatd {
 
 inline constexpr std::int64_t id_epoch_ms = 1704067200000;  // 2024-01-01T00:00:00Z
@@ -40,6 +42,11 @@ class id_generator {
   // that minted `floor`, the id takes the millisecond after floor's, as a
   // hybrid logical clock does, so ids keep increasing across hosts.
   std::uint64_t next_after(std::uint64_t floor);
+  // next() and next_after() for request paths: errc::unavailable instead of
+  // an exception once disabled (the process lost its lease and is stopping;
+  // the client sends again to another server).
+  result<std::uint64_t> try_next();
+  result<std::uint64_t> try_next_after(std::uint64_t floor);
   // For tests: use this clock instead of now_ms().
   std::uint64_t next_at(std::int64_t wall_ms);
   std::uint32_t node() const { return node_; }

@@ -219,7 +219,9 @@ status service::merge(std::unique_lock<std::mutex>& lock, store::id_t id, const 
 status service::create(const notify_request& req) {
   const store::message& m = req.message;
   store::notification n;
-  n.id = ids_.next();
+  auto id = ids_.try_next();
+  if (!id) return std::move(id).err();
+  n.id = *id;
   n.recipient_id = req.recipient_id;
   n.conversation_id = m.conversation_id;
   n.message_id = m.id;

@@ -67,7 +67,9 @@ result<participant> service::register_participant(const registration& r) {
     return std::move(existing).err();
   }
   participant p;
-  p.id = ids_.next();
+  auto id = ids_.try_next();
+  if (!id) return std::move(id).err();
+  p.id = *id;
   p.kind = r.kind;
   p.username = r.username;
   p.display_name = r.display_name;

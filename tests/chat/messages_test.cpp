@@ -81,6 +81,21 @@ TEST_F(messages_test, validates_bodies_first) {
   EXPECT_EQ(messages.send(alice, conv, "k1", "", here()).err().code, errc::bad_request);
 }
 
+// A process that lost the lease of its id node number stops minting: its
+// sends are answered `unavailable` (the client sends again elsewhere), and
+// nothing is stored or queued. Before, the exception ended the worker thread
+// and with it the process.
+TEST_F(messages_test, a_server_that_lost_its_id_lease_refuses_sends_without_throwing) {
+  ids.disable();
+  result<send_result> r = make_error(errc::internal, "not answered");
+  EXPECT_NO_THROW(r = messages.send(alice, conv, "after-lease", "hi", here()));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.err().code, errc::unavailable);
+  EXPECT_TRUE(pub.durable.empty());
+  EXPECT_FALSE(*db->find_client_msg_id(conv, alice.id, "after-lease"));
+  EXPECT_EQ(*db->newest_message_id(conv), 0u);
+}
+
 TEST_F(messages_test, outsiders_get_not_found_and_admins_must_join) {
   EXPECT_EQ(messages.send(eve, conv, "x", "hi", here()).err().code, errc::not_found);
   EXPECT_EQ(messages.send(alice, 424242, "x", "hi", here()).err().code, errc::not_found);

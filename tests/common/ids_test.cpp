@@ -71,6 +71,12 @@ TEST(ids, disabled_generator_mints_no_more) {
   }
   gen.disable();  // twice is fine
   EXPECT_THROW(gen.next(), std::runtime_error);
+  // What request paths use: an error a client can act on, no exception.
+  auto r = gen.try_next();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.err().code, errc::unavailable);
+  ASSERT_FALSE(gen.try_next_after(a));
+  EXPECT_EQ(gen.try_next_after(a).err().code, errc::unavailable);
 }
 
 TEST(ids, disable_while_minting_stops_every_thread) {

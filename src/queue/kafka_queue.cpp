@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -271,16 +272,41 @@ class kafka_producer final : public producer {
 
   // Second phase, once `this` can be the handle's opaque.
   void init(const kafka_queue_options& o) {
-    auto conf = make_conf(o, client_kind::producer, {});
-    rd_kafka_conf_set_opaque(conf.get(), this);
-    rd_kafka_conf_set_dr_msg_cb(conf.get(), &kafka_producer::on_delivery);
+    options_ = o;
+    recreated_ = &metrics_.registry.counter("chatd_kafka_producer_recreated_total",
+                                            "Producers replaced after librdkafka's fatal idempotence error");
     std::string why;
-    rk_ = new_handle(RD_KAFKA_PRODUCER, std::move(conf), why);
-    if (rk_ == nullptr) throw std::runtime_error("kafka producer: " + why);
-    poller_ = std::thread([this] {
-      while (!stop_.load(std::memory_order_acquire)) rd_kafka_poll(rk_, 100);
-    });
-    pthread_setname_np(poller_.native_handle(), "kafka-producer");
+    if (!open_handle(why)) throw std::runtime_error("kafka producer: " + why);
+  }
+
+  // An idempotent producer that hit a fatal error (the broker lost records
+  // it had acknowledged, or forgot the producer id after a restart) refuses
+  // every record from then on; librdkafka's answer is a new producer. The
+  // first produce that sees the fatal state makes one: what the old handle
+  // still held is failed (unavailable, so the sender retries it with the
+  // same client_msg_id), and the new handle starts a new idempotence
+  // session. Returns whether the handle works now.
+  bool recreate_if_fatal() {
+    std::unique_lock lock(rk_mu_);
+    char why[256] = "";
+    if (rd_kafka_fatal_error(rk_, why, sizeof why) == RD_KAFKA_RESP_ERR_NO_ERROR) return true;  // done by another
+    spdlog::warn("kafka producer: fatal error ({}); replacing the producer", why);
+    close_handle();
+    std::string err;
+    if (!open_handle(err)) {
+      spdlog::error("kafka producer: cannot make a new producer: {}", err);
+      return false;
+    }
+    recreated_->inc();
+    return true;
+  }
+
+  // For tests: the fatal state a broker can cause, on demand.
+  status inject_fatal_error() {
+    std::shared_lock lock(rk_mu_);
+    auto err = rd_kafka_test_fatal_error(rk_, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "injected by a test");
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return kafka_error(err, "kafka: injecting a fatal error");
+    return {};
   }
 
   ~kafka_producer() override {
@@ -288,14 +314,8 @@ class kafka_producer final : public producer {
     // A clean shutdown delivers what is in flight; what still is not
     // delivered after the timeout fails (unavailable), never silently.
     if (!flush(close_flush_timeout_)) spdlog::warn("kafka producer: records still in flight at close are failed");
-    stop_.store(true, std::memory_order_release);
-    poller_.join();
-    rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    // Purged records get their delivery report (and so their callback) here.
-    const auto deadline = clock_type::now() + 5s;
-    while (pending_.load() > 0 && clock_type::now() < deadline) rd_kafka_poll(rk_, 100);
-    for (auto& [name, rkt] : topics_) rd_kafka_topic_destroy(rkt);
-    rd_kafka_destroy(rk_);
+    std::unique_lock lock(rk_mu_);
+    close_handle();
   }
 
   void produce_async(std::string_view topic, std::string_view key, std::string_view value, callback done) override {
@@ -308,6 +328,20 @@ class kafka_producer final : public producer {
       return;
     }
     const std::string topic_name(topic);
+    {
+      std::shared_lock lock(rk_mu_);
+      if (rd_kafka_fatal_error(rk_, nullptr, 0) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        produce_locked(topic_name, key, value, std::move(done));
+        return;
+      }
+    }
+    (void)recreate_if_fatal();  // if it fails, producev refuses below and says why
+    std::shared_lock lock(rk_mu_);
+    produce_locked(topic_name, key, value, std::move(done));
+  }
+
+  // With rk_mu_ held (shared).
+  void produce_locked(const std::string& topic_name, std::string_view key, std::string_view value, callback done) {
     rd_kafka_topic_t* rkt = topic_handle(topic_name, 2s);
     auto* job = new in_flight{std::move(done), clock_type::now()};
     pending_.fetch_add(1);
@@ -330,7 +364,7 @@ class kafka_producer final : public producer {
   }
 
   result<record_position> produce(std::string_view topic, std::string_view key, std::string_view value) override {
-    if (std::this_thread::get_id() == poller_.get_id()) {
+    if (std::this_thread::get_id() == poller_id_.load()) {
       return make_error(errc::internal, "blocking produce from a produce callback would wait for itself");
     }
     return producer::produce(topic, key, value);
@@ -338,7 +372,8 @@ class kafka_producer final : public producer {
 
   // The handle of a topic, its metadata fetched the first time: librdkafka
   // 2.0 would otherwise look a new topic up only at its next 1 s metadata
-  // scan, which delays the first record to it by up to a second.
+  // scan, which delays the first record to it by up to a second. With
+  // rk_mu_ held (shared), or before the producer is shared.
   rd_kafka_topic_t* topic_handle(const std::string& topic, std::chrono::milliseconds timeout) {
     std::lock_guard lock(topics_mu_);
     if (auto it = topics_.find(topic); it != topics_.end()) return it->second;
@@ -351,7 +386,7 @@ class kafka_producer final : public producer {
   }
 
   status flush(std::chrono::milliseconds timeout) override {
-    if (std::this_thread::get_id() == poller_.get_id()) {
+    if (std::this_thread::get_id() == poller_id_.load()) {
       return make_error(errc::internal, "flush from a produce callback would wait for itself");
     }
     std::unique_lock lock(mu_);
@@ -368,6 +403,41 @@ class kafka_producer final : public producer {
     callback done;
     clock_type::time_point start;
   };
+
+  // With rk_mu_ held exclusively, or from init().
+  bool open_handle(std::string& why) {
+    auto conf = make_conf(options_, client_kind::producer, {});
+    rd_kafka_conf_set_opaque(conf.get(), this);
+    rd_kafka_conf_set_dr_msg_cb(conf.get(), &kafka_producer::on_delivery);
+    rk_ = new_handle(RD_KAFKA_PRODUCER, std::move(conf), why);
+    if (rk_ == nullptr) return false;
+    stop_.store(false, std::memory_order_release);
+    poller_ = std::thread([this, rk = rk_] {
+      while (!stop_.load(std::memory_order_acquire)) rd_kafka_poll(rk, 100);
+    });
+    poller_id_.store(poller_.get_id());
+    pthread_setname_np(poller_.native_handle(), "kafka-producer");
+    return true;
+  }
+
+  // With rk_mu_ held exclusively: fails what the handle still holds (each
+  // gets its callback) and destroys it.
+  void close_handle() {
+    stop_.store(true, std::memory_order_release);
+    if (poller_.joinable()) poller_.join();
+    rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    // Purged records get their delivery report (and so their callback) here;
+    // nothing new enters while the lock is held.
+    const auto deadline = clock_type::now() + 5s;
+    while (pending_.load() > 0 && clock_type::now() < deadline) rd_kafka_poll(rk_, 100);
+    {
+      std::lock_guard lock(topics_mu_);
+      for (auto& [name, rkt] : topics_) rd_kafka_topic_destroy(rkt);
+      topics_.clear();
+    }
+    rd_kafka_destroy(rk_);
+    rk_ = nullptr;
+  }
 
   // On the poller thread: the delivery report is what says "durable".
   static void on_delivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* m, void* opaque) {
@@ -397,8 +467,13 @@ class kafka_producer final : public producer {
 
   kafka_metrics metrics_;
   std::chrono::milliseconds close_flush_timeout_;
+  kafka_queue_options options_;
+  counter* recreated_ = nullptr;
+  // Shared by produces; exclusive while the handle is replaced or closed.
+  std::shared_mutex rk_mu_;
   rd_kafka_t* rk_ = nullptr;
   std::thread poller_;
+  std::atomic<std::thread::id> poller_id_;
   std::atomic<bool> stop_{false};
   std::atomic<std::int64_t> pending_{0};
   std::mutex mu_;
@@ -988,6 +1063,12 @@ class kafka_queue final : public queue {
 
 std::unique_ptr<queue> open_kafka_queue(const kafka_queue_options& options) {
   return std::make_unique<kafka_queue>(options);
+}
+
+status inject_fatal_error_for_testing(producer& p) {
+  auto* k = dynamic_cast<kafka_producer*>(&p);
+  if (k == nullptr) return make_error(errc::bad_request, "not a Kafka producer");
+  return k->inject_fatal_error();
 }
 
 }  // namespace chatd::queue

@@ -56,4 +56,9 @@ struct kafka_queue_options {
 // itself).
 std::unique_ptr<queue> open_kafka_queue(const kafka_queue_options& options);
 
+// For tests: puts a producer of a Kafka queue in librdkafka's fatal state,
+// as a broker that lost acknowledged records or forgot the producer does.
+// errc::bad_request for any other producer.
+status inject_fatal_error_for_testing(producer& p);
+
 }  // namespace chatd::queue

@@ -5,8 +5,11 @@
 // restart: a new client on the same cluster data. A broker that does not
 // answer fails every test with the reason: CI starts it, so silence would
 // hide a broken set-up.
+#include <chrono>
 #include <cstdlib>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "queue/kafka_queue.h"
 #include "queue/queue_conformance.h"
@@ -58,6 +61,38 @@ class kafka_env final : public queue_env {
  private:
   std::string prefix_;
 };
+
+// Kafka only: librdkafka's idempotent producer can enter a fatal state (a
+// broker restart that lost acknowledged records, a forgotten producer id)
+// in which it refuses every record for good. The producer replaces its
+// handle at the next produce: sends work again without restarting the
+// process, and nothing produced after the fatal error is lost.
+TEST(kafka_producer, a_fatal_idempotence_error_is_survived_with_a_new_producer) {
+  if (const auto& why = unreachable_reason(); !why.empty()) FAIL() << "Kafka broker not reachable: " << why;
+  kafka_queue_options o;
+  o.brokers = brokers();
+  auto q = open_kafka_queue(o);
+  std::random_device rd;
+  const std::string topic = "chatd-fatal-" + std::to_string(rd());
+  ASSERT_TRUE(q->ensure_topic(topic, 1));
+  auto p = q->make_producer();
+  ASSERT_TRUE(p->produce(topic, "k", "before"));
+  ASSERT_TRUE(inject_fatal_error_for_testing(*p));
+  for (const char* v : {"after-1", "after-2"}) {
+    auto r = p->produce(topic, "k", v);
+    ASSERT_TRUE(r) << v << ": " << r.err().message;
+  }
+  auto c = q->subscribe("chatd-fatal-" + std::to_string(rd()), {topic}, start_position::earliest);
+  ASSERT_TRUE(c);
+  std::vector<std::string> got;
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+       got.size() < 3 && std::chrono::steady_clock::now() < until;) {
+    auto batch = (*c)->poll(std::chrono::milliseconds(200), 10);
+    ASSERT_TRUE(batch);
+    for (const auto& r : *batch) got.push_back(r.value);
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"before", "after-1", "after-2"}));
+}
 
 INSTANTIATE_TEST_SUITE_P(kafka, queue_conformance,
                          ::testing::Values(conformance_backend{"kafka", [] { return std::make_unique<kafka_env>(); }}),

@@ -452,6 +452,16 @@ class kafka_producer final : public producer {
       // that was not written is "the queue is not available" to the caller.
       if (e.code != errc::too_large) e.code = errc::unavailable;
       job->done(std::move(e));
+    } else if (m->offset < 0) {
+      // "Delivered" without an offset: seen from librdkafka 2.0 against a
+      // newer broker for a record the partition then did not hold. An ack
+      // must mean the record is in the log, so this one is failed and the
+      // sender sends it again (idempotent downstream).
+      self->metrics_.delivery_errors.inc();
+      spdlog::warn("kafka delivery to {} [{}] reported without an offset; failed so that it is sent again",
+                   rd_kafka_topic_name(m->rkt), m->partition);
+      job->done(make_error(errc::unavailable, "kafka delivery to " + std::string(rd_kafka_topic_name(m->rkt)) +
+                                                  ": no offset reported (send it again)"));
     } else {
       job->done(record_position{m->partition, m->offset});
     }

@@ -14,6 +14,7 @@
 #include "chat/conversations.h"
 #include "chat/events.h"
 #include "chat/messages.h"
+#include "chatserver/recent_messages.h"
 #include "common/ids.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -33,8 +34,6 @@ namespace {
 constexpr std::size_t max_buffered_while_starting = 10000;
 constexpr std::size_t max_frames_before_ready = 64;
 constexpr std::size_t max_pending_per_connection = 256;
-constexpr std::size_t recent_per_conversation = 256;
-constexpr std::int64_t recent_window_ms = 120'000;
 
 json::value request_id_value(const json::object& o) {
   auto* v = o.if_contains("id");
@@ -75,7 +74,9 @@ struct chat_server::impl : std::enable_shared_from_this<chat_server::impl> {
                                        "Sends answered unavailable because the process had enough in flight")),
         send_to_ack(d.metrics.histogram("chatd_send_to_ack_seconds", "From a send arriving to its ack")),
         send_to_deliver(d.metrics.histogram("chatd_send_to_deliver_seconds",
-                                            "From a send arriving to its push to a recipient connection")) {}
+                                            "From a send arriving to its push to a recipient connection")),
+        recent_size(d.metrics.gauge("chatd_chat_server_recent_messages",
+                                    "Messages kept for ready and ?since= until the store surely has them")) {}
 
   deps d;
   options opt;
@@ -95,10 +96,10 @@ struct chat_server::impl : std::enable_shared_from_this<chat_server::impl> {
   std::unordered_map<std::uint64_t, std::vector<std::weak_ptr<session>>> hub;  // participant -> sessions
   std::size_t hub_count = 0;
 
-  // Recently seen messages per conversation: closes the window between the
-  // queue pushing a message and the store having it, for `ready` and ?since=.
-  std::mutex recent_mu;
-  std::unordered_map<std::uint64_t, std::deque<store::message>> recent;
+  // Closes the window between the queue pushing a message and the store
+  // having it, for `ready` and ?since=.
+  recent_messages recent{recent_messages::limits{}};
+  gauge& recent_size;
 
   void add(std::uint64_t pid, const std::shared_ptr<session>& s) {
     std::lock_guard lock(hub_mu);
@@ -118,35 +119,10 @@ struct chat_server::impl : std::enable_shared_from_this<chat_server::impl> {
   }
 
   void remember(const store::message& m) {
-    std::lock_guard lock(recent_mu);
-    auto& q = recent[m.conversation_id];
-    // Kept in id order. Records arrive almost always in order, so the common
-    // case is an append; a late one is placed by binary search.
-    if (q.empty() || q.back().id < m.id) {
-      q.push_back(m);
-    } else {
-      auto pos = std::lower_bound(q.begin(), q.end(), m.id,
-                                  [](const store::message& x, std::uint64_t id) { return x.id < id; });
-      if (pos != q.end() && pos->id == m.id) {
-        *pos = m;
-      } else {
-        q.insert(pos, m);
-      }
-    }
-    auto cutoff = now_ms() - recent_window_ms;
-    while (q.size() > recent_per_conversation || (!q.empty() && q.front().created_at < cutoff)) q.pop_front();
-    if (q.empty()) recent.erase(m.conversation_id);
+    recent.remember(m, now_ms());
+    recent_size.set(static_cast<double>(recent.size()));
   }
-  std::vector<store::message> recent_after(std::uint64_t conv, std::uint64_t after) {
-    std::vector<store::message> out;
-    std::lock_guard lock(recent_mu);
-    auto it = recent.find(conv);
-    if (it == recent.end()) return out;
-    for (const auto& m : it->second) {
-      if (m.id > after) out.push_back(m);
-    }
-    return out;
-  }
+  std::vector<store::message> recent_after(std::uint64_t conv, std::uint64_t after) { return recent.after(conv, after); }
 
   void deliver_to_members(std::uint64_t conv, const std::string& frame, const chat::event& e, bool count_delivery,
                           std::uint64_t skip_participant);

@@ -148,6 +148,7 @@ start_server() {
       # As scripts/bench.sh's start_chatd: embedded backends, rate limits off.
       "$build_dir/chatd" all --set gateway.listen=127.0.0.1:0 --set chat_server.listen=127.0.0.1:0 \
         --set storage.path="$chatd_dir/db" --set rate_limits.send_per_second=0 \
+        --set rate_limits.read_per_second=0 --set rate_limits.typing_per_second=0 \
         --set rate_limits.login_per_minute=0 >"$chatd_dir/stdout" 2>"$chatd_dir/log" &
       chatd_pid=$!
       address=""

@@ -38,6 +38,7 @@ trap cleanup EXIT
 start_chatd() {
   "$build_dir/chatd" all --set gateway.listen=127.0.0.1:0 --set chat_server.listen=127.0.0.1:0 \
     --set storage.path="$data/db" --set rate_limits.send_per_second=0 \
+    --set rate_limits.read_per_second=0 --set rate_limits.typing_per_second=0 \
     --set rate_limits.login_per_minute=0 "$@" >"$out" 2>"$data/log" &
   pid=$!
   for _ in $(seq 1 100); do
@@ -102,6 +103,7 @@ if [ "$what" = layouts ]; then
   measure "$pid"
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
   export CHATD_RATE_LIMITS_SEND_PER_SECOND=0 CHATD_RATE_LIMITS_LOGIN_PER_MINUTE=0
+  export CHATD_RATE_LIMITS_READ_PER_SECOND=0 CHATD_RATE_LIMITS_TYPING_PER_SECOND=0
   for delivery in routed broadcast; do
     echo "== every role its own process (scripts/cluster.sh: 3 chat servers, 2 main-chat), $delivery delivery"
     export CHATD_CLUSTER_DIR="$data/cluster-$delivery" CHATD_QUEUE_DELIVERY="$delivery"

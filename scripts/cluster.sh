@@ -239,8 +239,9 @@ up() {
   fi
   servers_up
 
-  # One internal secret for every process (tokens and internal calls).
+  # One token key and one internal-call key for every process.
   [[ -f "$dir/secret" ]] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/secret"
+  [[ -f "$dir/internal_secret" ]] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/internal_secret"
   local engines_at=127.0.0.1
   [[ -n "$netns" ]] && engines_at="$engines_host"
   defaults=(
@@ -253,6 +254,7 @@ up() {
     CHATD_QUEUE_TOPIC_PREFIX=chatd-cluster.
     CHATD_QUEUE_PARTITIONS=6
     CHATD_AUTH_JWT_SECRET="$(cat "$dir/secret")"
+    CHATD_AUTH_INTERNAL_SECRET="$(cat "$dir/internal_secret")"
     CHATD_AUTH_PASSWORD_COST=fast
     CHATD_PRESENCE_TIMEOUT_MS=6000
   )
@@ -301,12 +303,14 @@ up() {
 
 # Chat servers discovery lists, through its signed internal route.
 count_servers() {
-  local addr="$1" ts sig path=/v1/internal/discovery/servers secret
-  secret="${CHATD_AUTH_JWT_SECRET:-$(cat "$dir/secret")}"
+  local addr="$1" ts nonce sig path=/v1/internal/discovery/servers secret
+  secret="${CHATD_AUTH_INTERNAL_SECRET:-$(cat "$dir/internal_secret")}"
   ts="$(date +%s)"
-  sig="$(printf '%s\nGET\n%s\n' "$ts" "$path" | openssl dgst -sha256 -hmac "$secret" -hex | awk '{print $NF}')"
-  { curl -fsS -H "X-Chatd-Internal-Timestamp: $ts" -H "X-Chatd-Internal-Signature: sha256=$sig" "http://$addr$path" ||
-    true; } | grep -o '"id"' | wc -l
+  nonce="$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  sig="$(printf '%s\n%s\nGET\n%s\n' "$ts" "$nonce" "$path" | openssl dgst -sha256 -hmac "$secret" -hex |
+    awk '{print $NF}')"
+  { curl -fsS -H "X-Chatd-Internal-Timestamp: $ts" -H "X-Chatd-Internal-Nonce: $nonce" \
+    -H "X-Chatd-Internal-Signature: sha256=$sig" "http://$addr$path" || true; } | grep -o '"id"' | wc -l
 }
 
 # SIGTERM to a group of processes at once, then wait for all of them

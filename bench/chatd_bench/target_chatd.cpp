@@ -166,7 +166,7 @@ class chatd_target : public target {
     if (r.status >= 300) {
       std::string hint;
       if (r.status == 429)
-        hint = " (start chatd with rate_limits.login_per_minute=0 and rate_limits.send_per_second=0)";
+        hint = " (start chatd with rate_limits.login_per_minute=0, send_per_second=0 and read_per_second=0)";
       throw std::runtime_error(std::string(method) + " " + std::string(path) + ": HTTP " + std::to_string(r.status) +
                                " " + r.body + hint);
     }

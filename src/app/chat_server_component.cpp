@@ -64,7 +64,7 @@ class chat_server_component final : public component {
       : ctx_(ctx),
         opt_(server_options(ctx)),
         chat_(chatserver::deps{ctx.db(), ctx.participants(), ctx.conversations(), ctx.messages(), ctx.presence(),
-                               ctx.send_limit(), ctx.metrics(), ctx.workers()},
+                               ctx.limits(), ctx.metrics(), ctx.workers()},
               opt_),
         loop_(
             ctx.queue(), "chat-server-" + opt_.server_id + "-" + random_suffix(), consumed_topics(ctx, opt_.server_id),

@@ -125,7 +125,7 @@ struct context::parts {
   std::unique_ptr<queue::producer> producer;
   std::unique_ptr<net::io_pool> io;
   std::unique_ptr<worker_pool> workers;
-  std::unique_ptr<rate_limiter> send_limit;
+  std::unique_ptr<participant_limits> limits;
   std::unique_ptr<presence::client> presence;
   std::unique_ptr<notification::http_notifier> notifier;
   std::unique_ptr<discovery::registry> registry;
@@ -166,6 +166,15 @@ id_generator& context::ids() {
   return *p_->ids;
 }
 
+const std::string& context::internal_secret() {
+  if (cfg_.auth.internal_secret.empty()) {
+    throw std::runtime_error("chatd " + role_ +
+                             " needs auth.internal_secret (CHATD_AUTH_INTERNAL_SECRET, at least 32 bytes, the same in "
+                             "every process and not the token key): the roles sign their calls to each other with it");
+  }
+  return cfg_.auth.internal_secret;
+}
+
 const std::string& context::secret() {
   if (!p_->secret) p_->secret = load_secret(cfg_);
   return *p_->secret;
@@ -175,6 +184,13 @@ participants::service& context::participants() {
   if (!p_->participants) {
     p_->tokens = std::make_unique<auth::token_signer>(secret());
     auto cost = cfg_.auth.password_cost == "fast" ? auth::fast_password_params() : auth::default_password_params();
+    if (cfg_.auth.password_cost == "fast") {
+      // Loud on purpose: a stolen database would give up its passwords in
+      // minutes. The test suites set it; no deployment should.
+      spdlog::warn(
+          "auth.password_cost=fast: passwords are hashed with test-only parameters (Argon2id at its minimum); "
+          "never use this outside tests");
+    }
     p_->participants = std::make_unique<participants::service>(db(), *p_->tokens, cost, ids(), cfg_.auth.token_ttl_s);
   }
   return *p_->participants;
@@ -236,11 +252,9 @@ worker_pool& context::workers() {
   return *p_->workers;
 }
 
-rate_limiter& context::send_limit() {
-  if (!p_->send_limit) {
-    p_->send_limit = std::make_unique<rate_limiter>(cfg_.rate_limits.send_per_second, cfg_.rate_limits.send_burst);
-  }
-  return *p_->send_limit;
+participant_limits& context::limits() {
+  if (!p_->limits) p_->limits = std::make_unique<participant_limits>(cfg_.rate_limits);
+  return *p_->limits;
 }
 
 presence::presence_port& context::presence() {
@@ -248,7 +262,7 @@ presence::presence_port& context::presence() {
   if (cfg_.presence.url.empty()) {
     throw std::runtime_error("chatd " + role_ + " needs presence.url (the presence role's http://host:port)");
   }
-  p_->presence = std::make_unique<presence::client>(cfg_.presence.url, secret(), db(), metrics());
+  p_->presence = std::make_unique<presence::client>(cfg_.presence.url, internal_secret(), db(), metrics());
   if (p_->started) p_->presence->start();
   presence_ = p_->presence.get();
   return *presence_;
@@ -259,7 +273,7 @@ notification::notifier& context::notifier() {
   if (cfg_.notifications.url.empty()) {
     throw std::runtime_error("chatd " + role_ + " needs notifications.url (the notification role's http://host:port)");
   }
-  p_->notifier = std::make_unique<notification::http_notifier>(cfg_.notifications.url, secret(), metrics());
+  p_->notifier = std::make_unique<notification::http_notifier>(cfg_.notifications.url, internal_secret(), metrics());
   notifier_ = p_->notifier.get();
   return *notifier_;
 }
@@ -269,7 +283,7 @@ discovery::registry& context::registry() {
   // The discovery role over HTTP, or the registry rows in the chat database
   // that the discovery role also reads.
   if (!cfg_.discovery.url.empty()) {
-    p_->registry = std::make_unique<discovery::http_registry>(cfg_.discovery.url, secret());
+    p_->registry = std::make_unique<discovery::http_registry>(cfg_.discovery.url, internal_secret());
   } else {
     p_->registry = std::make_unique<discovery::store_registry>(db());
   }

@@ -14,7 +14,7 @@
 namespace chatd {
 class id_generator;
 class metrics_registry;
-class rate_limiter;
+struct participant_limits;
 class worker_pool;
 namespace net {
 class io_pool;
@@ -68,6 +68,8 @@ class context {
   // auth.jwt_secret, else generated once in the data dir. Also the key of
   // the internal calls between services.
   const std::string& secret();
+  // auth.internal_secret; throws (a start-up error) when it is not set.
+  const std::string& internal_secret();
   participants::service& participants();
   chat::conversation_service& conversations();
   chat::message_service& messages();
@@ -82,7 +84,7 @@ class context {
   net::io_pool& io();
   worker_pool& workers();
   // One bucket per participant for every write path of this process.
-  rate_limiter& send_limit();
+  participant_limits& limits();
 
   // Ports. A component that runs the service provides it; anyone asking
   // later gets it, or a client of the remote role (its url must be set).

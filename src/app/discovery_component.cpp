@@ -21,7 +21,7 @@ class discovery_component final : public component {
       registry_ = std::make_unique<discovery::store_registry>(ctx.db());
       service_.emplace(*registry_, ctx.cfg().discovery);
       listener_.emplace(ctx, "discovery", ctx.cfg().discovery.listen);
-      service_->add_internal_routes(listener_->routes(), ctx.secret());
+      service_->add_internal_routes(listener_->routes(), ctx.internal_secret());
     }
     ctx.provide(*registry_);
   }

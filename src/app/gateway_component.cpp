@@ -34,6 +34,7 @@ gateway::deps gateway_deps(context& ctx, discovery::service& discovery) {
                        ctx.participants(),
                        ctx.conversations(),
                        ctx.metrics(),
+                       ctx.limits(),
                        &ctx.messages(),
                        &ctx.presence(),
                        &discovery,

@@ -18,7 +18,7 @@ class notification_component final : public listened_component<notification::ser
     ctx.provide(service_);
     if (!ctx.all_in_one()) {
       listener_.emplace(ctx, "notification", ctx.cfg().notifications.listen);
-      service_.add_internal_routes(listener_->routes(), ctx.secret());
+      service_.add_internal_routes(listener_->routes(), ctx.internal_secret());
     }
   }
 };

@@ -27,7 +27,7 @@ class presence_component final : public listened_component<presence::service> {
     ctx.provide(service_);
     if (!ctx.all_in_one()) {
       listener_.emplace(ctx, "presence", ctx.cfg().presence.listen);
-      presence::add_internal_routes(listener_->routes(), service_, ctx.secret());
+      presence::add_internal_routes(listener_->routes(), service_, ctx.internal_secret());
     }
   }
 };

@@ -18,6 +18,21 @@ result<store::conversation> conversation_service::check_access(const participant
   return c;
 }
 
+result<store::conversation> conversation_service::check_participation(const participant& caller,
+                                                                      std::uint64_t conversation_id) {
+  auto c = check_access(caller, conversation_id);
+  if (!c) return c;
+  if (caller.kind == store::participant_kind::admin) {
+    // Admins read any conversation but act in it only once they joined: a
+    // message, a read marker or "typing" from a stranger would show the
+    // members someone who is not in their list.
+    auto member = db_.is_member(conversation_id, caller.id);
+    if (!member) return std::move(member).err();
+    if (!*member) return make_error(errc::forbidden, "join the conversation before taking part in it");
+  }
+  return c;
+}
+
 result<std::vector<std::uint64_t>> conversation_service::members(std::uint64_t conversation_id) {
   return db_.list_members(conversation_id);
 }
@@ -138,7 +153,7 @@ result<store::message_page> conversation_service::history(const participant& cal
 
 result<std::uint64_t> conversation_service::mark_read(const participant& caller, std::uint64_t conversation_id,
                                                       std::uint64_t message_id) {
-  auto c = check_access(caller, conversation_id);
+  auto c = check_participation(caller, conversation_id);
   if (!c) return std::move(c).err();
   auto m = db_.get_message(message_id);
   if (!m || m->conversation_id != conversation_id) {

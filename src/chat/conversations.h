@@ -54,6 +54,9 @@ class conversation_service {
                                        std::uint64_t participant_id);
   // Member, or an admin: the conversation; anyone else: not_found.
   result<store::conversation> check_access(const participant& caller, std::uint64_t conversation_id);
+  // As check_access, for acting in it (send, read marker, typing): an admin
+  // who is not a member gets forbidden.
+  result<store::conversation> check_participation(const participant& caller, std::uint64_t conversation_id);
   // Ids of the members.
   result<std::vector<std::uint64_t>> members(std::uint64_t conversation_id);
 

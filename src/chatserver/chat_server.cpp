@@ -122,7 +122,9 @@ struct chat_server::impl : std::enable_shared_from_this<chat_server::impl> {
     recent.remember(m, now_ms());
     recent_size.set(static_cast<double>(recent.size()));
   }
-  std::vector<store::message> recent_after(std::uint64_t conv, std::uint64_t after) { return recent.after(conv, after); }
+  std::vector<store::message> recent_after(std::uint64_t conv, std::uint64_t after) {
+    return recent.after(conv, after);
+  }
 
   void deliver_to_members(std::uint64_t conv, const std::string& frame, const chat::event& e, bool count_delivery,
                           std::uint64_t skip_participant);
@@ -372,7 +374,7 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
       auto cmid = f.str("client_msg_id", false);
       auto body = f.str("body", true);
       if (auto s = f.finish(); !s) return bad_frame(rid, s.err().message);
-      if (!d.send_limit.allow(format_id(who_.id))) {
+      if (!d.limits.writes.allow(format_id(who_.id))) {
         return fail(rid, make_error(errc::rate_limited, "sending too fast"));
       }
       // The whole process has as much in flight as it should: answering at
@@ -409,6 +411,9 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
         f.ignore("before");
       auto limit = f.integer("limit", false, 1, 100);
       if (auto s = f.finish(); !s) return bad_frame(rid, s.err().message);
+      if (!d.limits.reads.allow(format_id(who_.id))) {
+        return fail(rid, make_error(errc::rate_limited, "too many history requests, slow down"));
+      }
       auto page = d.conversations.history(who_, *conv, before, static_cast<std::size_t>(limit.value_or(50)));
       if (!page) return fail(rid, page.err());
       json::object h;
@@ -424,6 +429,9 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
       auto conv = f.id("conversation_id", true);
       auto mid = f.id("message_id", true);
       if (auto s = f.finish(); !s) return bad_frame(rid, s.err().message);
+      if (!d.limits.writes.allow(format_id(who_.id))) {
+        return fail(rid, make_error(errc::rate_limited, "too many read markers, slow down"));
+      }
       auto r = d.messages.mark_read(who_, *conv, *mid, from);
       if (!r) return fail(rid, r.err());
       return ok(rid, has_id);
@@ -431,6 +439,9 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
     if (*type == "typing") {
       auto conv = f.id("conversation_id", true);
       if (auto s = f.finish(); !s) return bad_frame(rid, s.err().message);
+      if (!d.limits.typing.allow(format_id(who_.id))) {
+        return fail(rid, make_error(errc::rate_limited, "typing too often, slow down"));
+      }
       if (auto s = d.messages.typing(who_, *conv, from); !s) return fail(rid, s.err());
       return ok(rid, has_id);
     }
@@ -453,7 +464,7 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
       std::optional<std::string_view> body;
       if (*type == "edit") body = f.str("body", true);
       if (auto s = f.finish(); !s) return bad_frame(rid, s.err().message);
-      if (!d.send_limit.allow(format_id(who_.id))) {
+      if (!d.limits.writes.allow(format_id(who_.id))) {
         return fail(rid, make_error(errc::rate_limited, "too many changes, slow down"));
       }
       auto r = *type == "edit" ? d.messages.edit(who_, *mid, *body, from) : d.messages.remove(who_, *mid, from);

@@ -11,7 +11,7 @@
 
 namespace chatd {
 class metrics_registry;
-class rate_limiter;
+struct participant_limits;
 class worker_pool;
 namespace store {
 class chat_store;
@@ -37,7 +37,7 @@ struct deps {
   chat::conversation_service& conversations;
   chat::message_service& messages;
   presence::presence_port& presence;
-  rate_limiter& send_limit;
+  participant_limits& limits;
   metrics_registry& metrics;
   worker_pool& workers;
 };

@@ -343,6 +343,19 @@ config load_config(const config_sources& sources) {
   {
     section s(r, "auth");
     s.str("jwt_secret", c.auth.jwt_secret);
+    s.str("internal_secret", c.auth.internal_secret);
+    // An HMAC key shorter than its hash's output is guessable offline from
+    // one captured token (RFC 7518 3.2 asks for at least 256 bits).
+    for (auto [name, value] :
+         {std::pair{"jwt_secret", &c.auth.jwt_secret}, std::pair{"internal_secret", &c.auth.internal_secret}}) {
+      if (!value->empty() && value->size() < min_secret_bytes) {
+        throw config_error("auth." + std::string(name) + " must be at least " + std::to_string(min_secret_bytes) +
+                           " bytes (it is " + std::to_string(value->size()) + ")");
+      }
+    }
+    if (!c.auth.internal_secret.empty() && c.auth.internal_secret == c.auth.jwt_secret) {
+      throw config_error("auth.internal_secret must differ from auth.jwt_secret");
+    }
     s.integer("token_ttl_s", c.auth.token_ttl_s, 60, 365LL * 24 * 3600);
     s.one_of("password_cost", c.auth.password_cost, {"default", "fast"});
   }
@@ -377,6 +390,10 @@ config load_config(const config_sources& sources) {
     s.number("send_per_second", c.rate_limits.send_per_second, 0, 1e6);
     s.number("send_burst", c.rate_limits.send_burst, 0, 1e7);
     s.number("login_per_minute", c.rate_limits.login_per_minute, 0, 1e7);
+    s.number("read_per_second", c.rate_limits.read_per_second, 0, 1e6);
+    s.number("read_burst", c.rate_limits.read_burst, 0, 1e7);
+    s.number("typing_per_second", c.rate_limits.typing_per_second, 0, 1e6);
+    s.number("typing_burst", c.rate_limits.typing_burst, 0, 1e7);
   }
   r.check_unknown();
   return c;
@@ -407,6 +424,7 @@ std::vector<std::pair<std::string, std::string>> describe_config(const config& c
       {"queue.delivery", c.queue.delivery},
       {"discovery.url", c.discovery.url},
       {"auth.jwt_secret", mask(c.auth.jwt_secret)},
+      {"auth.internal_secret", mask(c.auth.internal_secret)},
       {"admin.username", c.admin.username},
       {"admin.password", mask(c.admin.password)},
       {"notifications.webhook_url", c.notifications.webhook_url},
@@ -416,6 +434,10 @@ std::vector<std::pair<std::string, std::string>> describe_config(const config& c
       {"rate_limits.send_per_second", num(c.rate_limits.send_per_second)},
       {"rate_limits.send_burst", num(c.rate_limits.send_burst)},
       {"rate_limits.login_per_minute", num(c.rate_limits.login_per_minute)},
+      {"rate_limits.read_per_second", num(c.rate_limits.read_per_second)},
+      {"rate_limits.read_burst", num(c.rate_limits.read_burst)},
+      {"rate_limits.typing_per_second", num(c.rate_limits.typing_per_second)},
+      {"rate_limits.typing_burst", num(c.rate_limits.typing_burst)},
   };
   return v;
 }

@@ -4,6 +4,7 @@
 // any source is an error naming it (docs/configuration in README.md).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -90,8 +91,13 @@ struct discovery_config {
   std::map<std::string, region_coordinates> regions;
 };
 
+inline constexpr std::size_t min_secret_bytes = 32;
+
 struct auth_config {
   std::string jwt_secret;  // empty: generated once and kept in the data dir
+  // Signs the calls the roles make to each other; required when any role
+  // talks to another over HTTP, and never the same as jwt_secret.
+  std::string internal_secret;
   std::int64_t token_ttl_s = 24 * 3600;
   std::string password_cost = "default";  // default | fast (tests only)
 };
@@ -126,6 +132,14 @@ struct rate_limits_config {
   double send_per_second = 20;
   double send_burst = 200;
   double login_per_minute = 60;
+  // History pages and the other authenticated reads (GET routes, `history`
+  // frames): each one reads the store.
+  double read_per_second = 20;
+  double read_burst = 200;
+  // `typing` frames fan out to every member's chat server; clients send one
+  // every few seconds while a person types.
+  double typing_per_second = 2;
+  double typing_burst = 10;
 };
 
 struct config {

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "common/config.h"
+
 namespace chatd {
 
 class rate_limiter {
@@ -69,6 +71,20 @@ class rate_limiter {
   std::size_t shard_count_;
   std::size_t shard_capacity_;
   std::array<shard, max_shards> shards_;
+};
+
+// The per-participant limits of one process, shared by every path a request
+// can take (WebSocket frames and HTTP routes alike), so that a client cannot
+// spend its WebSocket burst and then get a fresh one over HTTP.
+struct participant_limits {
+  explicit participant_limits(const rate_limits_config& c)
+      : writes(c.send_per_second, c.send_burst),
+        reads(c.read_per_second, c.read_burst),
+        typing(c.typing_per_second, c.typing_burst) {}
+
+  rate_limiter writes;  // send, edit, delete, read markers, conversations, members, bans
+  rate_limiter reads;   // history pages and every other authenticated GET
+  rate_limiter typing;  // typing frames
 };
 
 }  // namespace chatd

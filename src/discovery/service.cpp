@@ -126,7 +126,7 @@ namespace {
 // rpc::verify, counting refusals.
 std::optional<net::http_response> refused(const net::http_request& req, const std::string& secret) {
   auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
-  auto s = rpc::verify(secret, req, now.count());
+  auto s = rpc::verify(secret, req, now.count(), &rpc::process_guard());
   if (s) return std::nullopt;
   metrics().bad_signatures.inc();
   return net::error_reply(s.err());

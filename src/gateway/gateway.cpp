@@ -35,28 +35,28 @@ struct gateway::impl {
       : d(d),
         cfg(cfg),
         ext(std::move(ext)),
-        login_limit(cfg.rate_limits.login_per_minute / 60.0, cfg.rate_limits.login_per_minute),
-        write_limit(cfg.rate_limits.send_per_second, cfg.rate_limits.send_burst) {}
+        login_limit(cfg.rate_limits.login_per_minute / 60.0, cfg.rate_limits.login_per_minute) {}
 
   deps d;
   config cfg;
   extensions ext;
   rate_limiter login_limit;  // per client IP: login and registration
-  rate_limiter write_limit;  // per participant: every authenticated write
 
   using authed_handler = std::function<http_response(http_request&, const store::participant&)>;
 
   // Token check for every authenticated route: the participant must exist and
   // not be banned (a banned participant's calls are 403).
-  net::http_handler authed(authed_handler h, bool is_write) {
-    return [this, h = std::move(h), is_write](http_request& req) -> http_response {
+  // Which of the participant's buckets a route spends from.
+  enum class spends { write, read };
+
+  net::http_handler authed(authed_handler h, spends kind) {
+    return [this, h = std::move(h), kind](http_request& req) -> http_response {
       auto token = net::bearer_token(req, false);
       if (!token) return error_reply(errc::unauthorized, "missing bearer token");
       auto who = d.participants.authenticate(*token);
       if (!who) return error_reply(who.err());
-      if (is_write && !write_limit.allow(format_id(who->id))) {
-        return error_reply(errc::rate_limited, "too many requests, slow down");
-      }
+      auto& bucket = kind == spends::write ? d.limits.writes : d.limits.reads;
+      if (!bucket.allow(format_id(who->id))) return error_reply(errc::rate_limited, "too many requests, slow down");
       return h(req, *who);
     };
   }
@@ -356,14 +356,15 @@ void gateway::add_routes(net::router& r) {
               }
               return i->register_kind(q, participant_kind::admin);
             },
-            true));
+            impl::spends::write));
   r.add("POST", "/v1/auth/login", i->ip_limited([i](http_request& q) { return i->login(q); }));
   r.add("GET", "/v1/me",
         i->authed(
             [](http_request&, const store::participant& who) { return json_reply(200, participants::full_view(who)); },
-            false));
-  r.add("GET", "/v1/participants",
-        i->authed([i](http_request& q, const store::participant& who) { return i->search(q, who); }, false));
+            impl::spends::read));
+  r.add(
+      "GET", "/v1/participants",
+      i->authed([i](http_request& q, const store::participant& who) { return i->search(q, who); }, impl::spends::read));
   r.add("GET", "/v1/participants/{id}",
         i->authed(
             [i](http_request& q, const store::participant&) {
@@ -373,45 +374,57 @@ void gateway::add_routes(net::router& r) {
               if (!p) return error_reply(p.err());
               return json_reply(200, participants::public_view(*p));
             },
-            false));
+            impl::spends::read));
   r.add("POST", "/v1/participants/{id}/ban",
-        i->authed([i](http_request& q, const store::participant& who) { return i->set_ban(q, who, true); }, true));
+        i->authed([i](http_request& q, const store::participant& who) { return i->set_ban(q, who, true); },
+                  impl::spends::write));
   r.add("POST", "/v1/participants/{id}/unban",
-        i->authed([i](http_request& q, const store::participant& who) { return i->set_ban(q, who, false); }, true));
+        i->authed([i](http_request& q, const store::participant& who) { return i->set_ban(q, who, false); },
+                  impl::spends::write));
 
   r.add("POST", "/v1/conversations",
-        i->authed([i](http_request& q, const store::participant& w) { return i->create_conversation(q, w); }, true));
+        i->authed([i](http_request& q, const store::participant& w) { return i->create_conversation(q, w); },
+                  impl::spends::write));
   r.add("GET", "/v1/conversations",
-        i->authed([i](http_request& q, const store::participant& w) { return i->list_conversations(q, w); }, false));
+        i->authed([i](http_request& q, const store::participant& w) { return i->list_conversations(q, w); },
+                  impl::spends::read));
   r.add("GET", "/v1/conversations/{id}",
-        i->authed([i](http_request& q, const store::participant& w) { return i->get_conversation(q, w); }, false));
+        i->authed([i](http_request& q, const store::participant& w) { return i->get_conversation(q, w); },
+                  impl::spends::read));
   r.add("GET", "/v1/conversations/{id}/messages",
-        i->authed([i](http_request& q, const store::participant& w) { return i->history(q, w); }, false));
-  r.add("POST", "/v1/conversations/{id}/read",
-        i->authed([i](http_request& q, const store::participant& w) { return i->mark_read(q, w); }, true));
+        i->authed([i](http_request& q, const store::participant& w) { return i->history(q, w); }, impl::spends::read));
+  r.add(
+      "POST", "/v1/conversations/{id}/read",
+      i->authed([i](http_request& q, const store::participant& w) { return i->mark_read(q, w); }, impl::spends::write));
   r.add("POST", "/v1/conversations/{id}/members",
-        i->authed([i](http_request& q, const store::participant& w) { return i->add_member(q, w); }, true));
+        i->authed([i](http_request& q, const store::participant& w) { return i->add_member(q, w); },
+                  impl::spends::write));
 
   if (i->d.messages) {
     r.add("POST", "/v1/conversations/{id}/messages",
-          i->authed([i](http_request& q, const store::participant& w) { return i->send_message(q, w); }, true));
+          i->authed([i](http_request& q, const store::participant& w) { return i->send_message(q, w); },
+                    impl::spends::write));
     r.add("PATCH", "/v1/messages/{id}",
-          i->authed([i](http_request& q, const store::participant& w) { return i->edit_message(q, w); }, true));
+          i->authed([i](http_request& q, const store::participant& w) { return i->edit_message(q, w); },
+                    impl::spends::write));
     r.add("DELETE", "/v1/messages/{id}",
-          i->authed([i](http_request& q, const store::participant& w) { return i->delete_message(q, w); }, true));
+          i->authed([i](http_request& q, const store::participant& w) { return i->delete_message(q, w); },
+                    impl::spends::write));
   }
   if (i->d.presence) {
     r.add("GET", "/v1/presence/{id}",
-          i->authed([i](http_request& q, const store::participant& w) { return i->get_presence(q, w); }, false));
+          i->authed([i](http_request& q, const store::participant& w) { return i->get_presence(q, w); },
+                    impl::spends::read));
   }
   if (i->d.discovery) {
     r.add("GET", "/v1/discovery",
           i->authed([i](http_request& q, const store::participant&) { return i->d.discovery->handle_discovery(q); },
-                    false));
+                    impl::spends::read));
   }
   if (i->d.notifications) {
     r.add("GET", "/v1/notifications",
-          i->authed([i](http_request& q, const store::participant& w) { return i->d.notifications(q, w.id); }, false));
+          i->authed([i](http_request& q, const store::participant& w) { return i->d.notifications(q, w.id); },
+                    impl::spends::read));
   }
   if (i->ext.add_routes) i->ext.add_routes(r);
 

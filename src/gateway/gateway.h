@@ -11,6 +11,7 @@
 
 namespace chatd {
 class metrics_registry;
+struct participant_limits;
 namespace store {
 class chat_store;
 }
@@ -46,6 +47,7 @@ struct deps {
   participants::service& participants;
   chat::conversation_service& conversations;
   metrics_registry& metrics;
+  participant_limits& limits;  // shared with the chat server in the same process
   // The services below add their routes when present.
   chat::message_service* messages = nullptr;    // send / edit / delete over HTTP
   presence::presence_port* presence = nullptr;  // GET /v1/presence/{id}

@@ -91,6 +91,17 @@ result<login_answer> service::login(participant_kind kind, std::string_view user
     return make_error(errc::unauthorized, "wrong username or password");
   }
   if (found->banned) return make_error(errc::forbidden, "participant is banned");
+  if (auth::password_needs_rehash(found->password_hash, *cost_)) {
+    // The only moment the plain password is at hand: a hash made with weaker
+    // (or other) parameters is replaced, so raising the cost reaches every
+    // account that logs in. A failure only postpones it to the next login.
+    auto stronger = auth::hash_password(password, *cost_);
+    if (auto s = db_.set_password_hash(found->id, stronger); s) {
+      found->password_hash = std::move(stronger);
+    } else {
+      spdlog::warn("password rehash of participant {} not stored: {}", found->id, s.err().message);
+    }
+  }
   auth::token_claims claims;
   claims.sub = found->id;
   claims.kind = std::string(store::kind_name(found->kind));

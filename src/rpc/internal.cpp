@@ -42,25 +42,69 @@ std::optional<std::string_view> header_of(const net::http_request& req, std::str
 
 }  // namespace
 
-std::string sign(std::string_view secret, std::int64_t unix_seconds, std::string_view method, std::string_view path,
-                 std::string_view body) {
+std::string sign(std::string_view secret, std::int64_t unix_seconds, std::string_view nonce, std::string_view method,
+                 std::string_view path, std::string_view body) {
   std::string text = std::to_string(unix_seconds);
-  text.reserve(text.size() + method.size() + path.size() + body.size() + 3);
-  text.append("\n").append(method).append("\n").append(path).append("\n").append(body);
+  text.reserve(text.size() + nonce.size() + method.size() + path.size() + body.size() + 4);
+  text.append("\n").append(nonce).append("\n").append(method).append("\n").append(path).append("\n").append(body);
   return "sha256=" + auth::hmac_sha256_hex(secret, text);
 }
 
 net::header_list signed_headers(std::string_view secret, std::string_view method, std::string_view path,
                                 std::string_view body) {
   auto ts = unix_seconds_now();
+  auto nonce = auth::random_secret(16);
+  auto sig = sign(secret, ts, nonce, method, path_of(path), body);
   return {{std::string(timestamp_header), std::to_string(ts)},
-          {std::string(signature_header), sign(secret, ts, method, path_of(path), body)}};
+          {std::string(nonce_header), std::move(nonce)},
+          {std::string(signature_header), std::move(sig)}};
 }
 
-status verify(std::string_view secret, const net::http_request& req, std::int64_t now_unix_seconds) {
+bool replay_guard::admit(std::string_view nonce, std::int64_t now_unix_seconds) {
+  std::lock_guard lock(mu_);
+  // A nonce accepted at t carries a timestamp of at least t - skew, which
+  // verify() refuses from t + 2 * skew on: from then it need not be known.
+  while (!order_.empty() && order_.front().first + 2 * max_clock_skew_s < now_unix_seconds) {
+    seen_.erase(order_.front().second);
+    order_.pop_front();
+  }
+  std::string key(nonce);
+  if (seen_.contains(key)) return false;
+  if (order_.size() >= max_) {
+    seen_.erase(order_.front().second);
+    order_.pop_front();
+    ++forgotten_early_;
+  }
+  seen_.insert(key);
+  order_.emplace_back(now_unix_seconds, std::move(key));
+  return true;
+}
+
+std::size_t replay_guard::size() const {
+  std::lock_guard lock(mu_);
+  return order_.size();
+}
+
+std::uint64_t replay_guard::forgotten_early() const {
+  std::lock_guard lock(mu_);
+  return forgotten_early_;
+}
+
+replay_guard& process_guard() {
+  static replay_guard guard;
+  return guard;
+}
+
+status verify(std::string_view secret, const net::http_request& req, std::int64_t now_unix_seconds,
+              replay_guard* guard) {
   auto sig = header_of(req, signature_header);
   auto ts_text = header_of(req, timestamp_header);
-  if (!sig || !ts_text) return make_error(errc::unauthorized, "missing internal signature");
+  auto nonce = header_of(req, nonce_header);
+  if (!sig || !ts_text || !nonce) return make_error(errc::unauthorized, "missing internal signature");
+  if (nonce->size() < 16 || nonce->size() > 64 ||
+      !std::all_of(nonce->begin(), nonce->end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); })) {
+    return make_error(errc::unauthorized, "bad internal nonce");
+  }
   std::int64_t ts = 0;
   if (ts_text->empty() || ts_text->size() > 12) return make_error(errc::unauthorized, "bad internal timestamp");
   for (char c : *ts_text) {
@@ -72,8 +116,12 @@ status verify(std::string_view secret, const net::http_request& req, std::int64_
   }
   // Both sides have the same length when the signature is well formed, so
   // the comparison time tells nothing about the expected value.
-  if (!auth::constant_time_equal(*sig, sign(secret, ts, req.method, req.path, req.body))) {
+  if (!auth::constant_time_equal(*sig, sign(secret, ts, *nonce, req.method, req.path, req.body))) {
     return make_error(errc::unauthorized, "invalid internal signature");
+  }
+  // Only a correctly signed request may take a place in the guard.
+  if (guard && !guard->admit(*nonce, now_unix_seconds)) {
+    return make_error(errc::unauthorized, "replayed internal request");
   }
   return {};
 }
@@ -83,7 +131,8 @@ void add_route(net::router& routes, std::string method, std::string pattern, std
   if (secret.empty()) throw std::invalid_argument("internal routes need a non-empty secret");
   routes.add(std::move(method), std::move(pattern),
              [secret = std::move(secret), handler = std::move(handler)](net::http_request& req) {
-               if (auto s = verify(secret, req, unix_seconds_now()); !s) return net::error_reply(s.err());
+               if (auto s = verify(secret, req, unix_seconds_now(), &process_guard()); !s)
+                 return net::error_reply(s.err());
                return handler(req);
              });
 }

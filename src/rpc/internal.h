@@ -4,16 +4,24 @@
 //
 // Every request carries
 //   X-Chatd-Internal-Timestamp: <Unix seconds>
+//   X-Chatd-Internal-Nonce: <32 hex digits, random per attempt>
 //   X-Chatd-Internal-Signature: sha256=<hex HMAC-SHA256 of
-//       "<timestamp>\n<METHOD>\n<path>\n<body>", keyed by the shared secret>
-// so a captured request cannot be replayed after five minutes, nor turned
-// into another method, path or body. The secret is auth.jwt_secret, which
-// every process of a deployment already shares.
+//       "<timestamp>\n<nonce>\n<METHOD>\n<path>\n<body>", keyed by the secret>
+// so a captured request cannot be turned into another method, path or body,
+// is refused after five minutes, and within them is refused the second time
+// (the receiver remembers the nonces it accepted). The secret is
+// auth.internal_secret: a leaked token key must not let anyone call the
+// internal routes, nor the other way round.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_set>
+#include <utility>
 
 #include "common/error.h"
 #include "net/http.h"
@@ -28,19 +36,45 @@ namespace chatd::rpc {
 
 inline constexpr std::string_view signature_header = "X-Chatd-Internal-Signature";
 inline constexpr std::string_view timestamp_header = "X-Chatd-Internal-Timestamp";
+inline constexpr std::string_view nonce_header = "X-Chatd-Internal-Nonce";
 inline constexpr std::int64_t max_clock_skew_s = 300;
 
 // "sha256=<64 hex digits>".
-std::string sign(std::string_view secret, std::int64_t unix_seconds, std::string_view method, std::string_view path,
-                 std::string_view body);
-// The two headers for a request made now.
+std::string sign(std::string_view secret, std::int64_t unix_seconds, std::string_view nonce, std::string_view method,
+                 std::string_view path, std::string_view body);
+// The three headers for a request made now, with a fresh nonce.
 net::header_list signed_headers(std::string_view secret, std::string_view method, std::string_view path,
                                 std::string_view body);
-// Unauthorized unless the request is signed with `secret` within the skew
-// window (compared in constant time).
-status verify(std::string_view secret, const net::http_request& req, std::int64_t now_unix_seconds);
+// Remembers the nonces of accepted requests for as long as their timestamp
+// is in the window (twice the skew), so that each is accepted once. Bounded:
+// past max_entries the oldest are forgotten (counted), which can only let a
+// replay of a request older than that many others through.
+class replay_guard {
+ public:
+  explicit replay_guard(std::size_t max_entries = std::size_t{1} << 20) : max_(max_entries) {}
+  // False when `nonce` was accepted before.
+  bool admit(std::string_view nonce, std::int64_t now_unix_seconds);
+  std::size_t size() const;
+  std::uint64_t forgotten_early() const;
 
-// Adds a route that answers 401 to requests not signed with `secret`.
+ private:
+  std::size_t max_;
+  mutable std::mutex mu_;
+  std::unordered_set<std::string> seen_;
+  std::deque<std::pair<std::int64_t, std::string>> order_;  // (accepted at, nonce), oldest first
+  std::uint64_t forgotten_early_ = 0;
+};
+
+// The guard of this process: a nonce is good for one request to any route.
+replay_guard& process_guard();
+
+// Unauthorized unless the request is signed with `secret` within the skew
+// window (compared in constant time) and, with a guard, its nonce is new.
+status verify(std::string_view secret, const net::http_request& req, std::int64_t now_unix_seconds,
+              replay_guard* guard = nullptr);
+
+// Adds a route that answers 401 to requests not signed with `secret`, and
+// to a request whose nonce this process accepted before (any route).
 // Throws std::invalid_argument for an empty secret (anyone could sign).
 void add_route(net::router& routes, std::string method, std::string pattern, std::string secret,
                net::http_handler handler);

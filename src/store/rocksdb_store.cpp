@@ -695,6 +695,17 @@ class rocksdb_chat_store final : public chat_store {
     return write(b);
   }
 
+  status set_password_hash(id_t id, const std::string& hash) override {
+    std::string pid = id_key(id);
+    auto g = locks_.lock({{table::participants, pid}});
+    auto p = load_participant(id, nullptr);
+    if (!p) return std::move(p).err();
+    p->password_hash = hash;
+    rocksdb::WriteBatch b;
+    put(b, table::participants, pid, encode(*p));
+    return write(b);
+  }
+
   // --- conversations and members ---
 
   status create_conversation(const conversation& c, const std::vector<id_t>& members) override {

@@ -162,6 +162,7 @@ class scylla_chat_store final : public chat_store {
       "SELECT folded_name, id FROM ${ks}.participant_by_display_name WHERE kind = ? AND folded_name >= ? AND "
       "folded_name <= ? LIMIT ?");
     p(upd_banned_, "UPDATE ${ks}.participants SET banned = ? WHERE id = ?");
+    p(upd_password_, "UPDATE ${ks}.participants SET password_hash = ? WHERE id = ?");
 
     p(ins_conversation_, "INSERT INTO ${ks}.conversations (id, kind, title, created_at) VALUES (?, ?, ?, ?)");
     p(upd_activity_,
@@ -356,6 +357,15 @@ class scylla_chat_store final : public chat_store {
     if (!p) return std::move(p).err();
     if (p->banned == banned) return {};
     auto r = s_->run(upd_banned_, values().boolean(banned).id(id));
+    if (!r) return std::move(r).err();
+    return {};
+  }
+
+  status set_password_hash(id_t id, const std::string& hash) override {
+    // An UPDATE of a missing row would create one: check first.
+    auto p = get_participant(id);
+    if (!p) return std::move(p).err();
+    auto r = s_->run(upd_password_, values().text(hash).id(id));
     if (!r) return std::move(r).err();
     return {};
   }
@@ -963,7 +973,7 @@ class scylla_chat_store final : public chat_store {
   bool drop_on_close_ = false;
 
   prepared ins_participant_, sel_participant_, claim_username_, sel_username_, ins_username_index_, ins_display_index_,
-      search_usernames_, search_display_, upd_banned_;
+      search_usernames_, search_display_, upd_banned_, upd_password_;
   prepared ins_conversation_, upd_activity_, sel_conversation_, ins_member_, ins_member_of_, sel_members_, sel_member_,
       claim_pair_, ins_inbox_, del_inbox_, sel_inbox_;
   prepared ins_message_, ins_message_by_id_, ins_bucket_, sel_message_by_id_, sel_message_, sel_buckets_down_,

@@ -108,6 +108,8 @@ class chat_store {
   virtual result<std::vector<participant>> search_participants(participant_kind kind, const std::string& prefix,
                                                                std::size_t limit) = 0;
   virtual status set_banned(id_t id, bool banned) = 0;  // not_found
+  // Replaces the stored password hash (a rehash with stronger parameters).
+  virtual status set_password_hash(id_t id, const std::string& hash) = 0;  // not_found
 
   // --- conversations and members ---
   // Creates the conversation with its members (the inbox gets an entry per

@@ -21,6 +21,7 @@ trap cleanup EXIT
 
 "$chatd" all --set gateway.listen=127.0.0.1:0 --set chat_server.listen=127.0.0.1:0 \
   --set storage.path="$work/db" --set gateway.web_root= --set rate_limits.send_per_second=0 \
+  --set rate_limits.read_per_second=0 --set rate_limits.typing_per_second=0 \
   --set rate_limits.login_per_minute=0 --set auth.password_cost=fast >"$work/stdout" 2>"$work/log" &
 pid=$!
 gateway=""

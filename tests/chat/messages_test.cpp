@@ -99,9 +99,18 @@ TEST_F(messages_test, a_server_that_lost_its_id_lease_refuses_sends_without_thro
 TEST_F(messages_test, outsiders_get_not_found_and_admins_must_join) {
   EXPECT_EQ(messages.send(eve, conv, "x", "hi", here()).err().code, errc::not_found);
   EXPECT_EQ(messages.send(alice, 424242, "x", "hi", here()).err().code, errc::not_found);
-  EXPECT_EQ(messages.send(admin, conv, "x", "hi", here()).err().code, errc::forbidden);
+  auto first = messages.send(alice, conv, "x", "hi", here());
+  ASSERT_TRUE(first);
+  // An admin who has not joined reads, but neither writes, marks read nor types.
+  EXPECT_TRUE(conversations.history(admin, conv, 0, 10));
+  EXPECT_EQ(messages.send(admin, conv, "y", "hi", here()).err().code, errc::forbidden);
+  EXPECT_EQ(messages.mark_read(admin, conv, first->message.id, here()).err().code, errc::forbidden);
+  EXPECT_EQ(messages.typing(admin, conv, here()).err().code, errc::forbidden);
+  EXPECT_EQ(messages.typing(eve, conv, here()).err().code, errc::not_found);
   ASSERT_TRUE(conversations.add_member(admin, conv, admin.id));
-  EXPECT_TRUE(messages.send(admin, conv, "x", "hi", here()));
+  EXPECT_TRUE(messages.send(admin, conv, "y", "hi", here()));
+  EXPECT_TRUE(messages.mark_read(admin, conv, first->message.id, here()));
+  EXPECT_TRUE(messages.typing(admin, conv, here()));
 }
 
 TEST_F(messages_test, repeated_client_msg_id_returns_the_original) {

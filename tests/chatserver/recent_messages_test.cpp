@@ -69,7 +69,7 @@ TEST(recent_messages, messages_older_than_the_window_are_forgotten_by_later_arri
 TEST(recent_messages, evicting_an_arrival_whose_message_is_gone_loses_nothing_kept) {
   recent_messages r({.per_conversation = 2, .max_total = 4, .window_ms = 1'000'000});
   for (std::uint64_t id = 1; id <= 4; ++id) r.remember(msg(1, id), 0);  // keeps 3, 4
-  r.remember(msg(2, 100), 0);  // arrival 1 goes; its message was already gone
+  r.remember(msg(2, 100), 0);                                           // arrival 1 goes; its message was already gone
   EXPECT_EQ(ids(r.after(1, 0)), (std::vector<std::uint64_t>{3, 4}));
   EXPECT_EQ(ids(r.after(2, 0)), (std::vector<std::uint64_t>{100}));
   EXPECT_EQ(r.size(), 3u);

@@ -38,6 +38,8 @@ TEST(config, defaults_match_the_contract) {
   EXPECT_EQ(c.notifications.coalesce_ms, 5000);
   EXPECT_EQ(c.presence.timeout_ms, 30000);
   EXPECT_EQ(c.rate_limits.send_per_second, 20);
+  EXPECT_EQ(c.rate_limits.read_per_second, 20);
+  EXPECT_EQ(c.rate_limits.typing_burst, 10);
   EXPECT_EQ(c.rate_limits.send_burst, 200);
   EXPECT_EQ(c.rate_limits.login_per_minute, 60);
   EXPECT_EQ(c.node.id, 0u);  // lease a node number from the chat database
@@ -122,6 +124,21 @@ TEST(config, bad_values_are_rejected) {
     s.flags.emplace_back(k, v);
     EXPECT_THROW(load_config(s), config_error) << k << "=" << v;
   }
+}
+
+TEST(config, secrets_must_be_long_and_distinct) {
+  const std::string key32(32, 'k');
+  auto load_with = [](std::vector<std::pair<std::string, std::string>> flags) {
+    config_sources s = no_env();
+    s.flags = std::move(flags);
+    return load_config(s);
+  };
+  EXPECT_THROW(load_with({{"auth.jwt_secret", std::string(31, 'k')}}), config_error);
+  EXPECT_THROW(load_with({{"auth.internal_secret", "short"}}), config_error);
+  EXPECT_THROW(load_with({{"auth.jwt_secret", key32}, {"auth.internal_secret", key32}}), config_error);
+  auto c = load_with({{"auth.jwt_secret", key32}, {"auth.internal_secret", std::string(32, 'i')}});
+  EXPECT_EQ(c.auth.internal_secret, std::string(32, 'i'));
+  EXPECT_TRUE(load_with({}).auth.internal_secret.empty());  // chatd all needs none
 }
 
 TEST(config, syntax_error_names_the_file) {

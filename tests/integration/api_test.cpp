@@ -9,6 +9,7 @@
 
 #include "common/ids.h"
 #include "integration/api_client.h"
+#include "integration/chat_client.h"
 #include "integration/chatd_process.h"
 
 namespace chatd::testing {
@@ -24,7 +25,9 @@ class api_test : public ::testing::Test {
     proc_ = new chatd_process({{"admin.username", "root"},
                                {"admin.password", "rootpassword"},
                                {"rate_limits.login_per_minute", "0"},
-                               {"rate_limits.send_per_second", "0"}});
+                               {"rate_limits.send_per_second", "0"},
+                               {"rate_limits.read_per_second", "0"},
+                               {"rate_limits.typing_per_second", "0"}});
     proc_->start();
   }
   static void TearDownTestSuite() {
@@ -349,9 +352,16 @@ TEST(api_process, login_rate_limit_per_ip) {
   EXPECT_EQ(limited, 3);
 }
 
-TEST(api_process, write_rate_limit_per_participant) {
-  chatd_process p(std::vector<std::pair<std::string, std::string>>{{"rate_limits.send_per_second", "1"},
-                                                                   {"rate_limits.send_burst", "2"}});
+// One bucket per participant and kind, whatever path the request takes: a
+// client that spent its burst over WebSocket gets no fresh one over HTTP.
+// The rates are so low that no token comes back during the test.
+TEST(api_process, rate_limits_are_one_bucket_per_participant_for_websocket_and_http) {
+  chatd_process p(std::vector<std::pair<std::string, std::string>>{{"rate_limits.send_per_second", "0.001"},
+                                                                   {"rate_limits.send_burst", "6"},
+                                                                   {"rate_limits.read_per_second", "0.001"},
+                                                                   {"rate_limits.read_burst", "8"},
+                                                                   {"rate_limits.typing_per_second", "0.001"},
+                                                                   {"rate_limits.typing_burst", "2"}});
   p.start();
   api a(p.gateway());
   ASSERT_EQ(
@@ -360,19 +370,60 @@ TEST(api_process, write_rate_limit_per_participant) {
   auto token =
       a.post("/v1/auth/login", json::object{{"kind", "user"}, {"username", "rlx"}, {"password", "password123"}})
           .str("access_token");
-  int ok = 0, limited = 0;
-  for (int i = 0; i < 5; ++i) {
-    auto r = a.post("/v1/conversations", json::object{{"kind", "group"}, {"members", json::array{}}}, token);
-    (r.status == 201 ? ok : limited)++;
-    if (r.status != 201) {
-      EXPECT_EQ(r.error_code(), "rate_limited");
-    }
+  auto created = a.post("/v1/conversations", json::object{{"kind", "group"}, {"members", json::array{}}}, token);
+  ASSERT_EQ(created.status, 201) << created.raw;  // write 1 of 6
+  auto conv = created.str("id");
+  chat_client ws;
+  ASSERT_TRUE(ws.connect(a, token));  // GET /v1/discovery: read 1 of 8
+
+  auto code_of = [](const json::value& frame) -> std::string {
+    if (!frame.is_object()) return "no answer";
+    const auto& o = frame.as_object();
+    if (o.at("type").as_string() == "error") return std::string(o.at("code").as_string());
+    return std::string(o.at("type").as_string());
+  };
+
+  // With every role in its own process the gateway and the chat server keep
+  // their own buckets: the conversation and the discovery call were spent
+  // at the gateway, and the chat server's buckets are still full.
+  const bool shared = !p.is_cluster();
+
+  // Writes: WebSocket frames of three kinds until the bucket is empty (5 in
+  // one process, where the conversation took the first), then it is empty
+  // on both paths.
+  std::string mid;
+  for (int i = 0; i < (shared ? 3 : 4); ++i) {
+    auto ack = ws.send_message(conv, "m" + std::to_string(i));
+    ASSERT_EQ(code_of(ack), "ack") << ack;
+    mid = std::string(ack.as_object().at("message").as_object().at("id").as_string());
   }
-  EXPECT_GE(ok, 2);
-  EXPECT_LE(ok, 3);
-  EXPECT_GE(limited, 2);
-  // Reads are not limited.
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(a.get("/v1/conversations", token).status, 200);
+  EXPECT_EQ(code_of(ws.request({{"type", "edit"}, {"message_id", mid}, {"body", "edited"}})), "ack");
+  EXPECT_EQ(code_of(ws.request({{"type", "read"}, {"conversation_id", conv}, {"message_id", mid}})), "ok");
+  EXPECT_EQ(code_of(ws.send_message(conv, "one more")), "rate_limited");
+  if (shared) {
+    auto http_send = a.post("/v1/conversations/" + conv + "/messages", json::object{{"body", "over http"}}, token);
+    EXPECT_EQ(http_send.status, 429) << http_send.raw;
+    EXPECT_EQ(http_send.error_code(), "rate_limited");
+  }
+
+  // Reads: history frames until the bucket is empty, then neither a history
+  // frame nor (in one process) a GET passes.
+  for (int i = 0; i < (shared ? 7 : 8); ++i) {
+    EXPECT_EQ(code_of(ws.request({{"type", "history"}, {"conversation_id", conv}})), "history") << i;
+  }
+  EXPECT_EQ(code_of(ws.request({{"type", "history"}, {"conversation_id", conv}})), "rate_limited");
+  if (shared) {
+    auto list = a.get("/v1/conversations/" + conv + "/messages", token);
+    EXPECT_EQ(list.status, 429) << list.raw;
+  }
+
+  // Typing has its own bucket: the write and read buckets being empty does
+  // not stop it, and its own burst does.
+  EXPECT_EQ(code_of(ws.request({{"type", "typing"}, {"conversation_id", conv}})), "ok");
+  EXPECT_EQ(code_of(ws.request({{"type", "typing"}, {"conversation_id", conv}})), "ok");
+  EXPECT_EQ(code_of(ws.request({{"type", "typing"}, {"conversation_id", conv}})), "rate_limited");
+  // Pings spend nothing, and the connection stays open through all of it.
+  EXPECT_EQ(code_of(ws.request({{"type", "ping"}})), "pong");
 }
 
 TEST(api_process, data_survives_restart_and_sigterm_exits_cleanly) {

@@ -166,6 +166,7 @@ int chatd_process::run_cluster_script(const std::string& command, std::string* o
   env.emplace_back("CHATD_QUEUE_TOPIC_PREFIX", tag + ".");
   env.emplace_back("CHATD_AUTH_PASSWORD_COST", "fast");
   env.emplace_back("CHATD_AUTH_JWT_SECRET", "integration-test-secret-0123456789abcdef");
+  env.emplace_back("CHATD_AUTH_INTERNAL_SECRET", "integration-internal-secret-0123456789abcdef");
   for (const auto& [k, v] : flags_) {
     // The cluster chooses its own listeners and data dirs.
     if (k == "gateway.listen" || k == "chat_server.listen" || k == "storage.path") continue;

@@ -41,10 +41,9 @@ json::value try_send(chat_client& ws, const std::string& conv, const std::string
   return r ? *r : json::value(nullptr);
 }
 
-const std::vector<std::pair<std::string, std::string>> flags = {{"rate_limits.send_per_second", "0"},
-                                                                {"rate_limits.login_per_minute", "0"},
-                                                                {"presence.timeout_ms", "3000"},
-                                                                {"discovery.server_ttl_ms", "3000"}};
+const std::vector<std::pair<std::string, std::string>> flags = {
+    {"rate_limits.send_per_second", "0"},   {"rate_limits.login_per_minute", "0"}, {"rate_limits.read_per_second", "0"},
+    {"rate_limits.typing_per_second", "0"}, {"presence.timeout_ms", "3000"},       {"discovery.server_ttl_ms", "3000"}};
 
 // One of the tens of clients of the steady-load failover test: sends to its
 // partner at a steady pace on its own thread, resends the same

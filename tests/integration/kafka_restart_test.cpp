@@ -49,7 +49,8 @@ TEST(kafka_restart, broker_restart_under_load_loses_no_acknowledged_message) {
                    {"queue.topic_prefix", prefix},
                    {"queue.partitions", "3"},
                    {"rate_limits.send_per_second", "0"},
-                   {"rate_limits.login_per_minute", "0"}});
+                   {"rate_limits.login_per_minute", "0"},
+                   {"rate_limits.read_per_second", "0"}});
   p.start();
   api a(p.gateway());
   auto user = make_participant(a, "user", "restarter");

@@ -6,6 +6,7 @@
 #include "common/ids.h"
 #include "common/metrics.h"
 #include "common/worker_pool.h"
+#include "net/client.h"
 #include "net/reply.h"
 #include "net/server.h"
 #include "rpc/internal.h"
@@ -51,10 +52,53 @@ TEST(rpc_signature, covers_time_method_path_and_body) {
   // The query string is not signed (internal routes take none), the path is.
   auto q = signed_headers("k", "GET", "/v1/internal/x?a=1", "");
   EXPECT_TRUE(verify("k", request("GET", "/v1/internal/x", "", q), now_s()));
+  // The nonce is signed too, and a request without one is refused.
+  auto other_nonce = h;
+  for (auto& [k, v] : other_nonce) {
+    if (k == nonce_header) v = std::string(32, 'a');
+  }
+  EXPECT_FALSE(verify("k", request("POST", "/v1/internal/x", "{}", other_nonce), now_s()));
+  net::header_list no_nonce;
+  for (auto& [k, v] : h) {
+    if (k != nonce_header) no_nonce.emplace_back(k, v);
+  }
+  EXPECT_FALSE(verify("k", request("POST", "/v1/internal/x", "{}", no_nonce), now_s()));
   // The framing pinned down by a value computed outside chatd:
-  //   printf '1700000000\nPOST\n/v1/internal/x\n{}' | openssl dgst -sha256 -hmac k
-  EXPECT_EQ(sign("k", 1700000000, "POST", "/v1/internal/x", "{}"),
-            "sha256=1615cb1ef1344f30e57ffe11972198140216e1cd59c28d1b29c2e4752f029b68");
+  //   printf '1700000000\n0123456789abcdef0123456789abcdef\nPOST\n/v1/internal/x\n{}' |
+  //     openssl dgst -sha256 -hmac k
+  EXPECT_EQ(sign("k", 1700000000, "0123456789abcdef0123456789abcdef", "POST", "/v1/internal/x", "{}"),
+            "sha256=4f122b0c5eec214afaff2a2e80d9bf4a1834e3a5530a42d9d1f72b83e62b78ca");
+}
+
+TEST(rpc_signature, a_signed_request_is_accepted_once) {
+  replay_guard guard;
+  auto h = signed_headers("k", "POST", "/v1/internal/x", "{}");
+  auto req = request("POST", "/v1/internal/x", "{}", h);
+  EXPECT_TRUE(verify("k", req, now_s(), &guard));
+  auto again = verify("k", req, now_s(), &guard);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.err().code, errc::unauthorized);
+  EXPECT_NE(again.err().message.find("replayed"), std::string::npos);
+  // The same call made again is a new request with a new nonce.
+  EXPECT_TRUE(verify("k", request("POST", "/v1/internal/x", "{}", signed_headers("k", "POST", "/v1/internal/x", "{}")),
+                     now_s(), &guard));
+  // A request whose signature fails takes no place in the guard.
+  EXPECT_FALSE(verify("other",
+                      request("POST", "/v1/internal/x", "{}", signed_headers("k", "POST", "/v1/internal/x", "{}")),
+                      now_s(), &guard));
+  EXPECT_EQ(guard.size(), 2u);
+}
+
+TEST(rpc_signature, the_guard_forgets_nonces_after_the_window_and_at_its_bound) {
+  replay_guard guard(3);
+  EXPECT_TRUE(guard.admit("n1", 1000));
+  EXPECT_FALSE(guard.admit("n1", 1000 + 2 * max_clock_skew_s));  // still within: a replay
+  EXPECT_TRUE(guard.admit("n1", 1001 + 2 * max_clock_skew_s));   // past it verify() refuses by time anyway
+  EXPECT_TRUE(guard.admit("n2", 2000));
+  EXPECT_TRUE(guard.admit("n3", 2000));
+  EXPECT_TRUE(guard.admit("n4", 2000));
+  EXPECT_EQ(guard.size(), 3u);
+  EXPECT_EQ(guard.forgotten_early(), 1u);
 }
 
 TEST(rpc_error, reads_the_contract_error_body) {
@@ -152,6 +196,19 @@ TEST(rpc_client, unreachable_service_is_unavailable) {
   EXPECT_NE(metrics.render().find("chatd_internal_calls_total{outcome=\"failed\",service=\"gone\"} 1"),
             std::string::npos)
       << metrics.render();
+}
+
+TEST_F(rpc_server, a_captured_request_sent_again_is_refused) {
+  auto body = std::string("{}");
+  auto h = signed_headers("secret", "POST", "/v1/internal/flaky", body);
+  h.emplace_back("Content-Type", "application/json");
+  auto first = net::http_request_sync("POST", url_ + "/v1/internal/flaky", body, h, 2s);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 200) << first->body;
+  auto replayed = net::http_request_sync("POST", url_ + "/v1/internal/flaky", body, h, 2s);
+  ASSERT_TRUE(replayed);
+  EXPECT_EQ(replayed->status, 401) << replayed->body;
+  EXPECT_EQ(calls_.load(), 1);
 }
 
 TEST(rpc_route, refuses_an_empty_secret) {

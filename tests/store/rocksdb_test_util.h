@@ -58,6 +58,7 @@ class forwarding_store : public chat_store {
     return target_->search_participants(kind, prefix, limit);
   }
   status set_banned(id_t id, bool banned) override { return target_->set_banned(id, banned); }
+  status set_password_hash(id_t id, const std::string& hash) override { return target_->set_password_hash(id, hash); }
   status create_conversation(const conversation& c, const std::vector<id_t>& members) override {
     return target_->create_conversation(c, members);
   }

@@ -257,6 +257,20 @@ TEST_P(StoreConformance, BanFlagIsStoredAndReversible) {
   EXPECT_TRUE(fails_with(db().set_banned(8, true), errc::not_found));
 }
 
+TEST_P(StoreConformance, PasswordHashIsReplacedAndTheRestKept) {
+  ASSERT_TRUE(is_ok(db().create_participant(make_participant(9, participant_kind::shop, "rehash", "Re Hash"))));
+  ASSERT_TRUE(is_ok(db().set_banned(9, true)));
+  ASSERT_TRUE(is_ok(db().set_password_hash(9, "$argon2id$v=19$m=65536,t=2,p=1$new")));
+  auto p = must(db().get_participant(9));
+  EXPECT_EQ(p.password_hash, "$argon2id$v=19$m=65536,t=2,p=1$new");
+  EXPECT_EQ(must(db().find_participant(participant_kind::shop, "rehash")).password_hash, p.password_hash);
+  EXPECT_EQ(p.username, "rehash");
+  EXPECT_EQ(p.display_name, "Re Hash");
+  EXPECT_TRUE(p.banned);
+  EXPECT_TRUE(fails_with(db().set_password_hash(10, "x"), errc::not_found));
+  EXPECT_TRUE(fails_with(db().get_participant(10), errc::not_found));  // and no row appeared
+}
+
 // =========================================================== conversations ===
 
 TEST_P(StoreConformance, CreatedConversationReadsBackWithMembers) {

@@ -368,6 +368,17 @@ config load_config(const config_sources& sources) {
     section s(r, "notifications");
     s.str("webhook_url", c.notifications.webhook_url);
     s.str("webhook_secret", c.notifications.webhook_secret);
+    if (!c.notifications.webhook_url.empty()) {
+      auto url = c.notifications.webhook_url;
+      if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+        throw config_error("notifications.webhook_url must be an http:// or https:// URL");
+      }
+      // An unsigned webhook lets anyone who finds the receiver's address
+      // forge notifications.
+      if (c.notifications.webhook_secret.empty()) {
+        throw config_error("notifications.webhook_secret must be set when notifications.webhook_url is");
+      }
+    }
     s.integer("coalesce_ms", c.notifications.coalesce_ms, 0, 24LL * 3600 * 1000);
     s.listen("listen", c.notifications.listen);
     s.str("url", c.notifications.url);

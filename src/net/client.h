@@ -22,8 +22,10 @@ struct client_response {
   std::optional<std::string_view> header(std::string_view lower_name) const;
 };
 
-// `url` is "http://host:port/path?query". Errors (connect, timeout, protocol)
-// come back as errc::unavailable with the reason in the message.
+// `url` is "http://host:port/path?query" or "https://..." (TLS 1.2+, the
+// certificate verified against the system trust store, or SSL_CERT_FILE,
+// and the host name). Errors (connect, timeout, TLS, protocol) come back as
+// errc::unavailable with the reason in the message.
 result<client_response> http_request_sync(std::string_view method, std::string_view url, std::string_view body = {},
                                           const header_list& headers = {},
                                           std::chrono::milliseconds timeout = std::chrono::milliseconds{10'000});

@@ -73,11 +73,11 @@ service::service(store::chat_store& store, id_generator& ids, const notification
       pending_gauge_(metrics.gauge("chatd_notification_pending",
                                    "Notifications waiting for delivery (coalescing window or retry)")),
       stripes_(stripe_count) {
-  std::string scheme = cfg_.webhook_url.substr(0, 7);
+  std::string scheme = cfg_.webhook_url.substr(0, cfg_.webhook_url.find("://") + 1);
   std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (webhook_enabled() && scheme != "http://") {
-    // net::http_request_sync speaks plain HTTP only: every attempt would fail.
-    spdlog::warn("notifications.webhook_url '{}' is not an http:// URL; deliveries will fail", cfg_.webhook_url);
+  if (webhook_enabled() && scheme != "http:" && scheme != "https:") {
+    spdlog::warn("notifications.webhook_url '{}' is not an http:// or https:// URL; deliveries will fail",
+                 cfg_.webhook_url);
   }
 }
 

@@ -139,6 +139,15 @@ TEST(config, secrets_must_be_long_and_distinct) {
   auto c = load_with({{"auth.jwt_secret", key32}, {"auth.internal_secret", std::string(32, 'i')}});
   EXPECT_EQ(c.auth.internal_secret, std::string(32, 'i'));
   EXPECT_TRUE(load_with({}).auth.internal_secret.empty());  // chatd all needs none
+  // A webhook is signed, so it needs a secret, and speaks HTTP(S).
+  EXPECT_THROW(load_with({{"notifications.webhook_url", "https://hooks.example/chat"}}), config_error);
+  EXPECT_THROW(
+      load_with({{"notifications.webhook_url", "ftp://hooks.example/chat"}, {"notifications.webhook_secret", "s"}}),
+      config_error);
+  EXPECT_EQ(
+      load_with({{"notifications.webhook_url", "https://hooks.example/chat"}, {"notifications.webhook_secret", "s"}})
+          .notifications.webhook_url,
+      "https://hooks.example/chat");
 }
 
 TEST(config, syntax_error_names_the_file) {
@@ -164,6 +173,10 @@ TEST(config, deploy_samples_load) {
     ++files;
     auto s = no_env();
     s.file = e.path().string();
+    // The secrets come from the environment, as deploy/README.md says.
+    s.env = std::map<std::string, std::string>{{"CHATD_AUTH_JWT_SECRET", std::string(32, 'j')},
+                                               {"CHATD_AUTH_INTERNAL_SECRET", std::string(32, 'i')},
+                                               {"CHATD_NOTIFICATIONS_WEBHOOK_SECRET", "hook-secret"}};
     config c;
     ASSERT_NO_THROW(c = load_config(s)) << e.path();
     EXPECT_EQ(c.storage.backend, "scylla") << e.path();

@@ -15,6 +15,7 @@
 #include "chat/publisher.h"
 #include "chatserver/chat_server.h"
 #include "common/ids.h"
+#include "common/log.h"
 #include "common/metrics.h"
 #include "common/periodic.h"
 #include "discovery/heartbeat_loop.h"
@@ -124,10 +125,16 @@ class chat_server_component final : public component {
     lease_ =
         std::make_unique<periodic>(std::chrono::milliseconds(presence::snapshot_period_ms(cfg.presence.timeout_ms)),
                                    [&presence, id = opt_.server_id] { presence.refresh(id); });
+    // A connection lives no longer than its token (give or take this
+    // period) unless the client sent a `refresh` frame with a newer one.
+    expiry_ = std::make_unique<periodic>(std::chrono::seconds(1), [this] {
+      if (auto n = chat_.close_expired(now_ms() / 1000); n > 0) spdlog::info("closed {} connections: token expired", n);
+    });
     announce("chat-server", bound);
   }
 
   void stop() override {
+    if (expiry_) expiry_->stop();
     if (heartbeat_) heartbeat_->stop();
     chat_.stop();
     if (http_) http_->stop();
@@ -144,6 +151,7 @@ class chat_server_component final : public component {
   std::unique_ptr<net::http_server> http_;
   std::unique_ptr<discovery::heartbeat_loop> heartbeat_;
   std::unique_ptr<periodic> lease_;
+  std::unique_ptr<periodic> expiry_;
 };
 
 }  // namespace

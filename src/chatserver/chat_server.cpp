@@ -133,15 +133,18 @@ struct chat_server::impl : std::enable_shared_from_this<chat_server::impl> {
 // One WebSocket connection.
 class session : public net::ws_handler, public std::enable_shared_from_this<session> {
  public:
-  session(std::shared_ptr<chat_server::impl> srv, store::participant who, std::uint64_t since)
+  session(std::shared_ptr<chat_server::impl> srv, store::participant who, std::int64_t token_expires_at_s,
+          std::uint64_t since)
       : srv_(std::move(srv)),
         who_(std::move(who)),
+        token_expires_at_s_(token_expires_at_s),
         since_(since),
         id_(srv_->next_connection++),
         queue_(serial_queue::create(srv_->d.workers)) {}
 
   std::uint64_t id() const { return id_; }
   std::uint64_t participant_id() const { return who_.id; }
+  std::int64_t token_expires_at_s() const { return token_expires_at_s_.load(); }
 
   void on_open(std::shared_ptr<net::ws_connection> conn) override {
     conn_ = std::move(conn);
@@ -474,6 +477,20 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
       a["message"] = chat::message_view(*r);
       return reply(rid, std::move(a));
     }
+    if (*type == "refresh") {
+      // A new token for the same participant keeps the connection open past
+      // the old token's expiry, as a re-identify does on Discord's gateway.
+      auto token = f.str("access_token", true);
+      if (auto s = f.finish(); !s) return bad_frame(rid, s.err().message);
+      if (!d.limits.reads.allow(format_id(who_.id))) {
+        return fail(rid, make_error(errc::rate_limited, "too many refreshes, slow down"));
+      }
+      auto a = d.participants.authenticate_session(*token);
+      if (!a) return fail(rid, a.err());
+      if (a->who.id != who_.id) return fail(rid, make_error(errc::forbidden, "the token is another participant's"));
+      token_expires_at_s_ = std::max(token_expires_at_s_.load(), a->expires_at_s);
+      return ok(rid, has_id);
+    }
     if (*type == "ping") {
       if (auto s = f.finish(); !s) return bad_frame(rid, s.err().message);
       json::object p;
@@ -493,6 +510,7 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
 
   std::shared_ptr<chat_server::impl> srv_;
   store::participant who_;
+  std::atomic<std::int64_t> token_expires_at_s_;  // read by the expiry sweep, raised by `refresh`
   std::uint64_t since_;
   std::uint64_t id_;
   std::shared_ptr<serial_queue> queue_;
@@ -573,7 +591,7 @@ net::ws_upgrade_result chat_server::upgrade(net::http_request& req) {
   if (i.stopped) return net::error_reply(errc::unavailable, "server is shutting down");
   auto token = net::bearer_token(req, true);
   if (!token) return net::error_reply(errc::unauthorized, "missing access token");
-  auto who = i.d.participants.authenticate(*token);
+  auto who = i.d.participants.authenticate_session(*token);
   if (!who) return net::error_reply(who.err());
   std::uint64_t since = 0;
   if (auto s = req.query_param("since"); s && !s->empty()) {
@@ -582,7 +600,7 @@ net::ws_upgrade_result chat_server::upgrade(net::http_request& req) {
     since = *parsed;
   }
   if (connections() >= i.opt.max_connections) return net::error_reply(errc::unavailable, "too many connections");
-  return std::make_shared<session>(impl_, std::move(who.value()), since);
+  return std::make_shared<session>(impl_, std::move(who->who), who->expires_at_s, since);
 }
 
 void chat_server::on_event(const chat::event& e) {
@@ -657,6 +675,21 @@ void chat_server::on_event(const chat::event& e) {
 
 void chat_server::close_participant(std::uint64_t participant_id, std::uint16_t code, const std::string& reason) {
   for (auto& s : impl_->sessions_of(participant_id)) s->close(code, reason);
+}
+
+std::size_t chat_server::close_expired(std::int64_t now_s) {
+  std::vector<std::shared_ptr<session>> expired;
+  {
+    std::lock_guard lock(impl_->hub_mu);
+    for (auto& [pid, v] : impl_->hub) {
+      for (auto& w : v) {
+        if (auto s = w.lock(); s && s->token_expires_at_s() <= now_s) expired.push_back(std::move(s));
+      }
+    }
+  }
+  // Outside the lock, as every broadcast: closing takes the connection's own.
+  for (auto& s : expired) s->close(net::ws_close_token_expired, "token expired");
+  return expired.size();
 }
 
 std::size_t chat_server::connections() const {

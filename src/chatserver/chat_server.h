@@ -65,6 +65,9 @@ class chat_server {
   // Closes every connection of the participant (bans).
   void close_participant(std::uint64_t participant_id, std::uint16_t code, const std::string& reason);
   std::size_t connections() const;
+  // Closes (4001 "token expired") every connection whose token expired at
+  // or before now_s and was not refreshed; returns how many.
+  std::size_t close_expired(std::int64_t now_s);
   // Closes every connection with 1001; new upgrades are refused.
   void stop();
 

@@ -83,6 +83,8 @@ inline constexpr std::uint16_t ws_close_invalid_payload = 1007;
 inline constexpr std::uint16_t ws_close_policy = 1008;
 inline constexpr std::uint16_t ws_close_too_big = 1009;
 inline constexpr std::uint16_t ws_close_internal = 1011;
+// Application codes (4000-4999, RFC 6455 7.4.2).
+inline constexpr std::uint16_t ws_close_token_expired = 4001;
 
 // Routes "METHOD /path/{param}/..." to handlers; static segments win over params.
 // A pattern ending in "/*" (e.g. "/*", "/static/*") is a catch-all for every

@@ -114,7 +114,7 @@ result<login_answer> service::login(participant_kind kind, std::string_view user
   return a;
 }
 
-result<participant> service::authenticate(std::string_view token) const {
+result<authenticated> service::authenticate_session(std::string_view token) const {
   auto claims = tokens_.verify(token, now_ms() / 1000);
   if (!claims) return std::move(claims).err();
   auto p = db_.get_participant(claims->sub);
@@ -124,7 +124,13 @@ result<participant> service::authenticate(std::string_view token) const {
   }
   if (store::kind_name(p->kind) != claims->kind) return make_error(errc::unauthorized, "invalid token");
   if (p->banned) return make_error(errc::forbidden, "participant is banned");
-  return p;
+  return authenticated{std::move(p.value()), claims->exp};
+}
+
+result<participant> service::authenticate(std::string_view token) const {
+  auto a = authenticate_session(token);
+  if (!a) return std::move(a).err();
+  return std::move(a->who);
 }
 
 result<participant> service::get(std::uint64_t id) const { return db_.get_participant(id); }

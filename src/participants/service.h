@@ -33,6 +33,11 @@ struct registration {
   std::string description;
 };
 
+struct authenticated {
+  participant who;
+  std::int64_t expires_at_s = 0;
+};
+
 struct login_answer {
   std::string access_token;
   std::int64_t expires_in = 0;  // seconds
@@ -56,6 +61,9 @@ class service {
   result<login_answer> login(participant_kind kind, std::string_view username, std::string_view password);
   // A bearer token -> its participant, which must exist and not be banned.
   result<participant> authenticate(std::string_view token) const;
+  // The same, with when the token stops being valid (Unix seconds): a
+  // connection that outlives its token is closed then.
+  result<authenticated> authenticate_session(std::string_view token) const;
   result<participant> get(std::uint64_t id) const;
   result<std::vector<participant>> search(participant_kind kind, std::string_view prefix, std::size_t limit) const;
   // Admin only; the target must exist. Admins cannot be banned by themselves.

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "auth/hmac.h"
+#include "auth/token.h"
 #include "common/ids.h"
 #include "common/worker_pool.h"
 #include "integration/chat_client.h"
@@ -464,6 +465,37 @@ TEST_F(pipeline_test, read_markers_and_unread_counts) {
       EXPECT_EQ(cv.at("unread_count").as_int64(), 0);
     }
   }
+}
+
+// A connection lives as long as its token unless a `refresh` frame brings a
+// newer one of the same participant. Tokens are minted here with the key
+// the test processes run with (chatd_process.cpp).
+TEST_F(pipeline_test, a_connection_ends_with_its_token_unless_refreshed) {
+  auto u = make_participant(c(), "user", unique("expiring"));
+  auto other = make_participant(c(), "user", unique("other"));
+  auth::token_signer signer("integration-test-secret-0123456789abcdef");
+  auto mint = [&](const participant_handle& p, std::int64_t ttl_s) {
+    auth::token_claims claims;
+    claims.sub = *parse_id(p.id);
+    claims.kind = "user";
+    claims.iat = now_ms() / 1000;
+    claims.exp = claims.iat + ttl_s;
+    return signer.sign(claims);
+  };
+  chat_client short_lived, refreshed;
+  ASSERT_TRUE(short_lived.connect(c(), mint(u, 2)));
+  ASSERT_TRUE(refreshed.connect(c(), mint(u, 2)));
+  auto foreign = refreshed.request({{"type", "refresh"}, {"access_token", mint(other, 3600)}});
+  EXPECT_EQ(foreign.as_object().at("code").as_string(), "forbidden") << foreign;
+  auto bogus = refreshed.request({{"type", "refresh"}, {"access_token", "not-a-token"}});
+  EXPECT_EQ(bogus.as_object().at("code").as_string(), "unauthorized") << bogus;
+  EXPECT_EQ(type_of(refreshed.request({{"type", "refresh"}, {"access_token", mint(u, 3600)}})), "ok");
+
+  EXPECT_EQ(short_lived.wait_closed(std::chrono::seconds(15)), net::ws_close_token_expired);
+  // The sweep that closed the other connection (same old expiry) has run:
+  // this one is still open because it was refreshed.
+  EXPECT_EQ(type_of(refreshed.request({{"type", "ping"}})), "pong");
+  EXPECT_EQ(refreshed.close_code(), 0);
 }
 
 TEST_F(pipeline_test, every_other_frame_type) {

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -139,6 +140,22 @@ void send_pipelined(chat_client& c, const std::string& conv, const std::string& 
                              {"conversation_id", conv},
                              {"client_msg_id", p + "c" + std::to_string(i)},
                              {"body", p + std::to_string(i)}});
+  }
+}
+
+// Every stored message of `conv`, newest first, paged through the HTTP API;
+// nullopt when a page is refused.
+std::optional<std::vector<json::object>> stored_messages(const api& a, const std::string& conv,
+                                                         const std::string& token) {
+  std::vector<json::object> out;
+  std::string before;
+  for (;;) {
+    auto page =
+        a.get("/v1/conversations/" + conv + "/messages?limit=100" + (before.empty() ? "" : "&before=" + before), token);
+    if (page.status != 200) return std::nullopt;
+    for (const auto& m : page.obj().at("messages").as_array()) out.push_back(m.as_object());
+    if (!page.obj().at("has_more").as_bool()) return out;
+    before = std::string(out.back().at("id").as_string());
   }
 }
 
@@ -1027,14 +1044,8 @@ TEST(pipeline_process, kill9_after_200_acks_loses_nothing) {
     auto deadline = std::chrono::steady_clock::now() + 20s;
     while (std::chrono::steady_clock::now() < deadline) {
       stored.clear();
-      std::string before;
-      for (;;) {
-        auto page = b.get(
-            "/v1/conversations/" + conv + "/messages?limit=100" + (before.empty() ? "" : "&before=" + before), token);
-        if (page.status != 200) break;
-        for (const auto& m : page.obj().at("messages").as_array()) stored.emplace_back(m.at("id").as_string());
-        if (!page.obj().at("has_more").as_bool()) break;
-        before = stored.back();
+      if (auto all = stored_messages(b, conv, token)) {
+        for (const auto& m : *all) stored.emplace_back(m.at("id").as_string());
       }
       if (stored.size() >= 200) break;
       std::this_thread::sleep_for(100ms);
@@ -1083,18 +1094,12 @@ TEST(pipeline_process, sigterm_with_a_thousand_sends_in_flight_exits_cleanly_and
     chatd_process again(base_flags, "all", dir);
     again.start();
     api b(again.gateway());
+    auto all = stored_messages(b, conv, u.token);
+    ASSERT_TRUE(all) << "history refused";
     std::vector<std::string> stored, bodies;
-    std::string before;
-    for (;;) {
-      auto page = b.get(
-          "/v1/conversations/" + conv + "/messages?limit=100" + (before.empty() ? "" : "&before=" + before), u.token);
-      ASSERT_EQ(page.status, 200) << page.raw;
-      for (const auto& m : page.obj().at("messages").as_array()) {
-        stored.emplace_back(m.at("id").as_string());
-        bodies.emplace_back(m.at("body").as_string());
-      }
-      if (!page.obj().at("has_more").as_bool()) break;
-      before = stored.back();
+    for (const auto& m : *all) {
+      stored.emplace_back(m.at("id").as_string());
+      bodies.emplace_back(m.at("body").as_string());
     }
     std::set<std::string> stored_ids(stored.begin(), stored.end());
     for (const auto& id : acked) EXPECT_TRUE(stored_ids.count(id)) << "acked " << id << " is not stored";

@@ -14,14 +14,19 @@ namespace {
 
 using store::participant_kind;
 
-const std::string secret(32, 's');
-
-TEST(participants_service, a_login_rehashes_a_password_hashed_with_weaker_parameters) {
+// Two services over one store: one hashing at the test-only minimum cost
+// (as a deployment that ran with password_cost=fast), one at the real cost.
+class participants_service : public ::testing::Test {
+ protected:
   testing::temp_store db;
-  id_generator ids(1);
-  auth::token_signer tokens(secret);
+  id_generator ids{1};
+  auth::token_signer tokens{std::string(32, 's')};
+  service weak{*db, tokens, auth::fast_password_params(), ids, 3600};
+  service strong{*db, tokens, auth::default_password_params(), ids, 3600};
+};
+
+TEST_F(participants_service, a_login_rehashes_a_password_hashed_with_weaker_parameters) {
   // Registered while the cost was the test-only minimum...
-  service weak(*db, tokens, auth::fast_password_params(), ids, 3600);
   auto p = weak.register_participant({participant_kind::user, "rehashed", "password123", "R", ""});
   ASSERT_TRUE(p) << p.err().message;
   auto before = db->get_participant(p->id)->password_hash;
@@ -29,7 +34,6 @@ TEST(participants_service, a_login_rehashes_a_password_hashed_with_weaker_parame
 
   // ...then the process runs with the real cost: a wrong password changes
   // nothing, the right one logs in and leaves a stronger hash.
-  service strong(*db, tokens, auth::default_password_params(), ids, 3600);
   EXPECT_EQ(strong.login(participant_kind::user, "rehashed", "wrong-password").err().code, errc::unauthorized);
   EXPECT_EQ(db->get_participant(p->id)->password_hash, before);
   ASSERT_TRUE(strong.login(participant_kind::user, "rehashed", "password123"));
@@ -42,16 +46,11 @@ TEST(participants_service, a_login_rehashes_a_password_hashed_with_weaker_parame
   EXPECT_EQ(db->get_participant(p->id)->password_hash, after);
 }
 
-TEST(participants_service, a_banned_participant_is_refused_before_any_rehash) {
-  testing::temp_store db;
-  id_generator ids(1);
-  auth::token_signer tokens(secret);
-  service weak(*db, tokens, auth::fast_password_params(), ids, 3600);
+TEST_F(participants_service, a_banned_participant_is_refused_before_any_rehash) {
   auto p = weak.register_participant({participant_kind::shop, "banned.shop", "password123", "B", ""});
   ASSERT_TRUE(p);
   ASSERT_TRUE(db->set_banned(p->id, true));
   auto before = db->get_participant(p->id)->password_hash;
-  service strong(*db, tokens, auth::default_password_params(), ids, 3600);
   EXPECT_EQ(strong.login(participant_kind::shop, "banned.shop", "password123").err().code, errc::forbidden);
   EXPECT_EQ(db->get_participant(p->id)->password_hash, before);
 }

@@ -65,8 +65,7 @@ class context {
   // Snowflake ids: node.id when set, else a node number leased from the chat
   // database (the process stops if it loses the lease).
   id_generator& ids();
-  // auth.jwt_secret, else generated once in the data dir. Also the key of
-  // the internal calls between services.
+  // auth.jwt_secret (the token key), else generated once in the data dir.
   const std::string& secret();
   // auth.internal_secret; throws (a start-up error) when it is not set.
   const std::string& internal_secret();

@@ -118,10 +118,7 @@ struct chat_server::impl : std::enable_shared_from_this<chat_server::impl> {
     return out;
   }
 
-  void remember(const store::message& m) {
-    recent.remember(m, now_ms());
-    recent_size.set(static_cast<double>(recent.size()));
-  }
+  void remember(const store::message& m) { recent_size.set(static_cast<double>(recent.remember(m, now_ms()))); }
   std::vector<store::message> recent_after(std::uint64_t conv, std::uint64_t after) {
     return recent.after(conv, after);
   }
@@ -137,6 +134,7 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
           std::uint64_t since)
       : srv_(std::move(srv)),
         who_(std::move(who)),
+        limit_key_(format_id(who_.id)),
         token_expires_at_s_(token_expires_at_s),
         since_(since),
         id_(srv_->next_connection++),
@@ -377,7 +375,7 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
       auto cmid = f.str("client_msg_id", false);
       auto body = f.str("body", true);
       if (auto s = f.finish(); !s) return bad_frame(rid, s.err().message);
-      if (!d.limits.writes.allow(format_id(who_.id))) {
+      if (!d.limits.writes.allow(limit_key_)) {
         return fail(rid, make_error(errc::rate_limited, "sending too fast"));
       }
       // The whole process has as much in flight as it should: answering at
@@ -414,7 +412,7 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
         f.ignore("before");
       auto limit = f.integer("limit", false, 1, 100);
       if (auto s = f.finish(); !s) return bad_frame(rid, s.err().message);
-      if (!d.limits.reads.allow(format_id(who_.id))) {
+      if (!d.limits.reads.allow(limit_key_)) {
         return fail(rid, make_error(errc::rate_limited, "too many history requests, slow down"));
       }
       auto page = d.conversations.history(who_, *conv, before, static_cast<std::size_t>(limit.value_or(50)));
@@ -432,7 +430,7 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
       auto conv = f.id("conversation_id", true);
       auto mid = f.id("message_id", true);
       if (auto s = f.finish(); !s) return bad_frame(rid, s.err().message);
-      if (!d.limits.writes.allow(format_id(who_.id))) {
+      if (!d.limits.writes.allow(limit_key_)) {
         return fail(rid, make_error(errc::rate_limited, "too many read markers, slow down"));
       }
       auto r = d.messages.mark_read(who_, *conv, *mid, from);
@@ -442,7 +440,7 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
     if (*type == "typing") {
       auto conv = f.id("conversation_id", true);
       if (auto s = f.finish(); !s) return bad_frame(rid, s.err().message);
-      if (!d.limits.typing.allow(format_id(who_.id))) {
+      if (!d.limits.typing.allow(limit_key_)) {
         return fail(rid, make_error(errc::rate_limited, "typing too often, slow down"));
       }
       if (auto s = d.messages.typing(who_, *conv, from); !s) return fail(rid, s.err());
@@ -467,7 +465,7 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
       std::optional<std::string_view> body;
       if (*type == "edit") body = f.str("body", true);
       if (auto s = f.finish(); !s) return bad_frame(rid, s.err().message);
-      if (!d.limits.writes.allow(format_id(who_.id))) {
+      if (!d.limits.writes.allow(limit_key_)) {
         return fail(rid, make_error(errc::rate_limited, "too many changes, slow down"));
       }
       auto r = *type == "edit" ? d.messages.edit(who_, *mid, *body, from) : d.messages.remove(who_, *mid, from);
@@ -482,7 +480,7 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
       // the old token's expiry, as a re-identify does on Discord's gateway.
       auto token = f.str("access_token", true);
       if (auto s = f.finish(); !s) return bad_frame(rid, s.err().message);
-      if (!d.limits.reads.allow(format_id(who_.id))) {
+      if (!d.limits.reads.allow(limit_key_)) {
         return fail(rid, make_error(errc::rate_limited, "too many refreshes, slow down"));
       }
       auto a = d.participants.authenticate_session(*token);
@@ -510,6 +508,7 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
 
   std::shared_ptr<chat_server::impl> srv_;
   store::participant who_;
+  const std::string limit_key_;                   // who_.id as the rate limiters key it, formatted once
   std::atomic<std::int64_t> token_expires_at_s_;  // read by the expiry sweep, raised by `refresh`
   std::uint64_t since_;
   std::uint64_t id_;

@@ -10,7 +10,7 @@ auto position_of(std::deque<store::message>& q, std::uint64_t id) {
 }
 }  // namespace
 
-void recent_messages::remember(const store::message& m, std::int64_t now_ms) {
+std::size_t recent_messages::remember(const store::message& m, std::int64_t now_ms) {
   std::lock_guard lock(mu_);
   auto& q = by_conversation_[m.conversation_id];
   // Records arrive almost always in id order, so the common case is an
@@ -34,6 +34,7 @@ void recent_messages::remember(const store::message& m, std::int64_t now_ms) {
     forget(arrivals_.front());
     arrivals_.pop_front();
   }
+  return total_;
 }
 
 void recent_messages::forget(const arrival& a) {

@@ -27,8 +27,9 @@ class recent_messages {
   explicit recent_messages(limits l) : limits_(l) {}
 
   // Keeps `m` (replacing an earlier copy with the same id, as an edit does).
-  // now_ms is the arrival time that ages the entry out.
-  void remember(const store::message& m, std::int64_t now_ms);
+  // now_ms is the arrival time that ages the entry out. Returns how many
+  // messages are kept now.
+  std::size_t remember(const store::message& m, std::int64_t now_ms);
   // The kept messages of `conversation` with an id above `after`, in id order.
   std::vector<store::message> after(std::uint64_t conversation, std::uint64_t after_id) const;
 

@@ -369,7 +369,7 @@ config load_config(const config_sources& sources) {
     s.str("webhook_url", c.notifications.webhook_url);
     s.str("webhook_secret", c.notifications.webhook_secret);
     if (!c.notifications.webhook_url.empty()) {
-      auto url = c.notifications.webhook_url;
+      const auto& url = c.notifications.webhook_url;
       if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
         throw config_error("notifications.webhook_url must be an http:// or https:// URL");
       }

@@ -112,11 +112,12 @@ struct exchange_outcome {
   bool keep_alive = false;
 };
 
-// Writes `req` and reads the answer on an already connected stream.
-asio::awaitable<void> exchange(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                               bhttp::request<bhttp::string_body>& req, std::chrono::milliseconds timeout,
-                               exchange_outcome& out) {
-  stream.expires_after(timeout);
+// Writes `req` and reads the answer on an already connected stream (plain
+// TCP, or TLS over it).
+template <class Stream>
+asio::awaitable<void> exchange(Stream& stream, beast::flat_buffer& buffer, bhttp::request<bhttp::string_body>& req,
+                               std::chrono::milliseconds timeout, exchange_outcome& out) {
+  beast::get_lowest_layer(stream).expires_after(timeout);
   auto [wec, wn] = co_await bhttp::async_write(stream, req, use_tuple);
   // A server may answer (413, 503) and stop reading before the whole request
   // is written: still try to read its answer.
@@ -262,18 +263,12 @@ result<client_response> https_request(const detail::parsed_url& u, bhttp::reques
               unavailable("TLS handshake with " + u.host + ":" + std::to_string(u.port) + " failed: " + hec.message());
           co_return;
         }
-        auto [wec, wn] = co_await bhttp::async_write(stream, req, use_tuple);
-        beast::flat_buffer buffer;
-        bhttp::response_parser<bhttp::string_body> parser;
-        parser.body_limit(max_response_body);
-        auto [rec, rn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
-        if (rec) {
-          res = unavailable("HTTPS exchange failed: " + (wec ? wec.message() : rec.message()));
-          co_return;
-        }
-        // The answer is complete (Connection: close was asked for); waiting
+        // Connection: close was asked for: once the answer is read, waiting
         // for the peer's close_notify would only add a round trip.
-        res = to_client_response(parser.release());
+        beast::flat_buffer buffer;
+        exchange_outcome out;
+        co_await exchange(stream, buffer, req, timeout, out);
+        res = std::move(out.res);
       },
       asio::detached);
   ioc.run_for(timeout);

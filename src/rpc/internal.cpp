@@ -68,15 +68,13 @@ bool replay_guard::admit(std::string_view nonce, std::int64_t now_unix_seconds) 
     seen_.erase(order_.front().second);
     order_.pop_front();
   }
-  std::string key(nonce);
-  if (seen_.contains(key)) return false;
+  if (seen_.contains(nonce)) return false;
   if (order_.size() >= max_) {
     seen_.erase(order_.front().second);
     order_.pop_front();
     ++forgotten_early_;
   }
-  seen_.insert(key);
-  order_.emplace_back(now_unix_seconds, std::move(key));
+  seen_.insert(order_.emplace_back(now_unix_seconds, std::string(nonce)).second);
   return true;
 }
 

@@ -60,8 +60,11 @@ class replay_guard {
  private:
   std::size_t max_;
   mutable std::mutex mu_;
-  std::unordered_set<std::string> seen_;
-  std::deque<std::pair<std::int64_t, std::string>> order_;  // (accepted at, nonce), oldest first
+  // (accepted at, nonce), oldest first; owns the nonces. A deque's elements
+  // stay where they are while others are added or removed at its ends, so
+  // seen_ can view them.
+  std::deque<std::pair<std::int64_t, std::string>> order_;
+  std::unordered_set<std::string_view> seen_;
   std::uint64_t forgotten_early_ = 0;
 };
 

@@ -928,7 +928,10 @@ class kafka_queue final : public queue {
     if (!out) return out;
     // Created by the controller; wait until the metadata shows it with a
     // leader for every partition, so that what follows can use it at once.
-    const auto deadline = clock_type::now() + options_.request_timeout;
+    // Leader election for a new topic on a broker that just started, on a
+    // busy machine, took longer than one request timeout (a process then
+    // failed its start): the wait is at least 30 s.
+    const auto deadline = clock_type::now() + std::max<std::chrono::milliseconds>(options_.request_timeout, 30s);
     for (;;) {
       auto info = describe_topic(admin_, name, options_.request_timeout);
       if (info && info->all_have_leaders) {

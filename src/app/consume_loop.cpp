@@ -60,15 +60,10 @@ void consume_loop::run() {
     std::map<std::pair<std::string, std::int32_t>, const queue::record*> done;
     bool all_done = true;
     if (batch_handler_) {
-      const auto& all = *batch;
-      auto what = [&] { return "a batch of " + std::to_string(all.size()); };
-      if (!run_until_done([&] { return batch_handler_(all); }, what)) break;
+      if (!run_batch(*batch)) break;
     } else {
       for (const auto& r : *batch) {
-        auto what = [&] {
-          return "record " + r.topic + "/" + std::to_string(r.partition) + "@" + std::to_string(r.offset);
-        };
-        if (!run_until_done([&] { return handler_(r); }, what)) {
+        if (!run_record(r, [&] { return handler_(r); })) {
           all_done = false;
           break;
         }
@@ -90,22 +85,86 @@ void consume_loop::run() {
   }
 }
 
-bool consume_loop::run_until_done(const std::function<status()>& attempt, const std::function<std::string()>& what) {
-  using namespace std::chrono_literals;
-  auto backoff = 50ms;
+namespace {
+
+// A dependency that is down: waiting is right, and giving up would move
+// every record of the outage aside.
+bool transient(errc c) { return c == errc::unavailable || c == errc::rate_limited; }
+// The record's own fault: no retry can help.
+bool hopeless(errc c) {
+  return c == errc::bad_request || c == errc::not_found || c == errc::forbidden || c == errc::unauthorized ||
+         c == errc::too_large;
+}
+
+std::string describe(const queue::record& r) {
+  return r.topic + "/" + std::to_string(r.partition) + "@" + std::to_string(r.offset);
+}
+
+}  // namespace
+
+bool consume_loop::run_batch(const std::vector<queue::record>& batch) {
+  int failures = 0;
+  int unexplained = 0;
+  for (;;) {
+    auto s = batch_handler_(batch);
+    if (s) return true;
+    if (stopping_) return false;
+    ++failures;
+    if (!transient(s.err().code) && (hopeless(s.err().code) || ++unexplained >= policy_.max_attempts)) {
+      spdlog::warn("{}: a batch of {} failed ({}); trying its records one by one", name_, batch.size(),
+                   s.err().message);
+      for (const auto& r : batch) {
+        std::vector<queue::record> one{r};
+        if (!run_record(r, [&] { return batch_handler_(one); })) return false;
+      }
+      return true;
+    }
+    spdlog::warn("{}: a batch of {} failed, retrying: {}", name_, batch.size(), s.err().message);
+    back_off(failures);
+  }
+}
+
+bool consume_loop::run_record(const queue::record& r, const std::function<status()>& attempt) {
+  int failures = 0;
+  int unexplained = 0;
   for (;;) {
     auto s = attempt();
     if (s) return true;
-    if (s.err().code == errc::bad_request) {
-      // What can never be processed (undecodable) is skipped, not retried
-      // forever.
-      spdlog::error("{}: skipping {}: {}", name_, what(), s.err().message);
-      return true;
-    }
     if (stopping_) return false;
-    spdlog::warn("{}: {} failed, retrying: {}", name_, what(), s.err().message);
-    std::this_thread::sleep_for(backoff);
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    ++failures;
+    if (!transient(s.err().code) && (hopeless(s.err().code) || ++unexplained >= policy_.max_attempts)) {
+      return give_up(r, s.err(), failures);
+    }
+    spdlog::warn("{}: record {} failed, retrying: {}", name_, describe(r), s.err().message);
+    back_off(failures);
+  }
+}
+
+bool consume_loop::give_up(const queue::record& r, const error& why, int attempts) {
+  if (!sink_) {
+    spdlog::error("{}: skipping record {}: {}", name_, describe(r), why.message);
+    return true;
+  }
+  // The record is committed only once the dead letter is durable: a crash
+  // in between leaves it to be processed (and given up) again.
+  for (int failures = 1;; ++failures) {
+    auto s = sink_(r, why, attempts);
+    if (s) return true;
+    if (stopping_) return false;
+    spdlog::warn("{}: cannot store the dead letter of {}, retrying: {}", name_, describe(r), s.err().message);
+    back_off(failures);
+  }
+}
+
+void consume_loop::back_off(int failures) {
+  auto wait = policy_.first_backoff;
+  for (int i = 1; i < failures && wait < policy_.max_backoff; ++i) wait *= 2;
+  wait = std::min(wait, policy_.max_backoff);
+  // In slices, so that stop() is not held up by a long backoff.
+  const auto until = std::chrono::steady_clock::now() + wait;
+  while (!stopping_ && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        std::chrono::milliseconds(50), until - std::chrono::steady_clock::now()));
   }
 }
 

@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "app/dead_letters.h"
 #include "app/queue_publisher.h"
 #include "auth/hmac.h"
 #include "auth/password.h"
@@ -123,6 +124,7 @@ struct context::parts {
   // destructor may still complete sends through the publisher.
   std::unique_ptr<queue_publisher> publisher;
   std::unique_ptr<queue::producer> producer;
+  std::unique_ptr<app::dead_letters> dead_letters;  // before the producer it writes through
   std::unique_ptr<net::io_pool> io;
   std::unique_ptr<worker_pool> workers;
   std::unique_ptr<participant_limits> limits;
@@ -135,7 +137,8 @@ struct context::parts {
 context::context(const config& cfg, std::string role)
     : cfg_(cfg),
       role_(std::move(role)),
-      topics_{cfg.queue.topic_prefix + "messages", cfg.queue.topic_prefix + "events"},
+      topics_{cfg.queue.topic_prefix + "messages", cfg.queue.topic_prefix + "events",
+              cfg.queue.topic_prefix + "dead-letter"},
       p_(std::make_unique<parts>()) {}
 
 context::~context() { stop(); }
@@ -223,6 +226,15 @@ queue::queue& context::queue() {
 queue::producer& context::producer() {
   if (!p_->producer) p_->producer = queue().make_producer();
   return *p_->producer;
+}
+
+app::dead_letters& context::dead_letters() {
+  if (!p_->dead_letters) {
+    auto d = std::make_unique<app::dead_letters>(queue(), producer(), topics_.dead_letter, metrics());
+    d->ensure();
+    p_->dead_letters = std::move(d);
+  }
+  return *p_->dead_letters;
 }
 
 chat::publisher& context::publisher() {

@@ -48,6 +48,8 @@ class registry;
 
 namespace chatd::app {
 
+class dead_letters;
+
 class context {
  public:
   context(const config& cfg, std::string role);
@@ -76,6 +78,8 @@ class context {
   // This process's one producer (the publisher writes through it too).
   queue::producer& producer();
   chat::publisher& publisher();
+  // <prefix>dead-letter (ADR 013), created on first use.
+  class dead_letters& dead_letters();
   // queue.delivery resolved: chat servers read their own delivery topics
   // fed by main-chat's router (ADR 009) rather than every record.
   bool routed_delivery() const;

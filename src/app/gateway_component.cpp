@@ -6,6 +6,7 @@
 
 #include "app/component.h"
 #include "app/context.h"
+#include "app/dead_letters.h"
 #include "chat/events.h"
 #include "chat/publisher.h"
 #include "common/metrics.h"
@@ -40,7 +41,9 @@ gateway::deps gateway_deps(context& ctx, discovery::service& discovery) {
                        &discovery,
                        [&db = ctx.db()](const net::http_request& req, std::uint64_t caller) {
                          return notification::list_reply(db, req, caller);
-                       }};
+                       },
+                       [&dl = ctx.dead_letters()](const net::http_request& req) { return dl.list_reply(req); },
+                       [&dl = ctx.dead_letters()](const net::http_request& req) { return dl.replay_reply(req); }};
 }
 
 class gateway_component final : public component {

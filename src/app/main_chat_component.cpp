@@ -9,6 +9,7 @@
 #include "app/component.h"
 #include "app/consume_loop.h"
 #include "app/context.h"
+#include "app/dead_letters.h"
 #include "chat/events.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -20,6 +21,12 @@
 namespace chatd::app {
 namespace {
 
+consume_loop::dead_letter_sink dead_letter_sink(context& ctx, std::string group) {
+  return [&dl = ctx.dead_letters(), group = std::move(group)](const queue::record& r, const error& why, int attempts) {
+    return dl.put(group, r, why, attempts);
+  };
+}
+
 class main_chat_component final : public component {
  public:
   explicit main_chat_component(context& ctx)
@@ -30,13 +37,10 @@ class main_chat_component final : public component {
                 std::vector<chat::event> events;
                 events.reserve(batch.size());
                 for (const auto& r : batch) {
+                  // bad_request: the loop then finds the undecodable record
+                  // and moves it to the dead-letter topic.
                   auto e = chat::decode_event(r.value);
-                  if (!e) {
-                    // What can never be processed is skipped, not retried forever.
-                    spdlog::error("main-chat: skipping record {}/{}@{}: {}", r.topic, r.partition, r.offset,
-                                  e.err().message);
-                    continue;
-                  }
+                  if (!e) return std::move(e).err();
                   events.push_back(std::move(e.value()));
                 }
                 return main_.apply_batch(events);
@@ -45,6 +49,7 @@ class main_chat_component final : public component {
     // Inboxes, read marks and notifications may trail the push by a few
     // milliseconds; batching them costs one wake-up per batch, not per message.
     loop_.linger(std::chrono::milliseconds(5), 256);
+    loop_.on_give_up(dead_letter_sink(ctx, "main-chat"), {});
     add_lag_gauge("main-chat", ctx.topic_names().messages);
     if (!ctx.all_in_one()) listener_.emplace(ctx, "main-chat", ctx.cfg().main_chat.listen);
     if (ctx.routed_delivery()) {
@@ -62,6 +67,7 @@ class main_chat_component final : public component {
             return router_->route(batch);
           }),
           "router");
+      router_loop_->on_give_up(dead_letter_sink(ctx, "router"), {});
       add_lag_gauge("router", ctx.topic_names().messages);
       add_lag_gauge("router", ctx.topic_names().events);
     }

@@ -18,6 +18,7 @@ namespace chatd::app {
 struct topics {
   std::string messages;
   std::string events;
+  std::string dead_letter;  // records a consumer group gave up on (ADR 013)
 };
 
 class queue_publisher : public chat::publisher {

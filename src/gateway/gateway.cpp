@@ -426,6 +426,18 @@ void gateway::add_routes(net::router& r) {
           i->authed([i](http_request& q, const store::participant& w) { return i->d.notifications(q, w.id); },
                     impl::spends::read));
   }
+  if (i->d.dead_letters_list && i->d.dead_letter_replay) {
+    auto admin_only = [i](std::function<http_response(const http_request&)> f) {
+      return i->authed(
+          [f = std::move(f)](http_request& q, const store::participant& w) {
+            if (w.kind != participant_kind::admin) return error_reply(errc::forbidden, "only admins see dead letters");
+            return f(q);
+          },
+          impl::spends::read);
+    };
+    r.add("GET", "/v1/admin/dead-letters", admin_only(i->d.dead_letters_list));
+    r.add("POST", "/v1/admin/dead-letters/{id}/replay", admin_only(i->d.dead_letter_replay));
+  }
   if (i->ext.add_routes) i->ext.add_routes(r);
 
   // The browser client at "/". A catch-all runs only for paths no route above

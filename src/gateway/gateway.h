@@ -54,6 +54,10 @@ struct deps {
   discovery::service* discovery = nullptr;      // GET /v1/discovery
   // GET /v1/notifications for the authenticated caller.
   std::function<net::http_response(const net::http_request&, std::uint64_t caller)> notifications;
+  // GET /v1/admin/dead-letters and POST /v1/admin/dead-letters/{id}/replay,
+  // answered for admins only (ADR 013).
+  std::function<net::http_response(const net::http_request&)> dead_letters_list;
+  std::function<net::http_response(const net::http_request&)> dead_letter_replay;
 };
 
 class gateway {

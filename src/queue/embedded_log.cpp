@@ -172,6 +172,8 @@ class log_engine {
   status ensure_topic(std::string_view topic, std::int32_t partitions);
   result<std::int32_t> partition_count(std::string_view topic);
   result<watermarks> watermark_offsets(std::string_view topic, std::int32_t partition);
+  result<std::vector<record>> read(std::string_view topic, std::int32_t partition, std::int64_t from,
+                                   std::size_t max_records);
   result<std::int64_t> lag(std::string_view group, std::string_view topic);
 
   // consumer side
@@ -449,6 +451,44 @@ result<watermarks> log_engine::watermark_offsets(std::string_view topic, std::in
   }
   const auto& ps = *t->partitions[partition];
   return watermarks{ps.low, ps.high};
+}
+
+result<std::vector<record>> log_engine::read(std::string_view topic, std::int32_t partition, std::int64_t from,
+                                             std::size_t max_records) {
+  max_records = std::max<std::size_t>(1, max_records);
+  std::string prefix;
+  std::int64_t high = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return closed_error();
+    auto* t = find_topic_locked(topic);
+    if (!t || partition < 0 || partition >= static_cast<std::int32_t>(t->partitions.size())) {
+      return make_error(errc::not_found, "queue: no such topic or partition");
+    }
+    const auto& ps = *t->partitions[partition];
+    prefix = ps.prefix;
+    high = ps.high;  // only what is published: a record being written is not read
+    from = std::max(from, ps.low);
+  }
+  std::vector<record> out;
+  if (from >= high) return out;
+  std::shared_lock db_lock(db_mu_);
+  if (!db_) return closed_error();
+  const std::string upper = record_key(prefix, high);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, records_cf_));
+  for (it->Seek(record_key(prefix, from)); it->Valid() && out.size() < max_records; it->Next()) {
+    record r;
+    r.topic = std::string(topic);
+    r.partition = partition;
+    r.offset = static_cast<std::int64_t>(get_be64(it->key().data() + prefix.size()));
+    if (!decode_value(it->value(), r)) return make_error(errc::unavailable, "queue: corrupt record in " + r.topic);
+    out.push_back(std::move(r));
+  }
+  if (!it->status().ok()) return unavailable("reading records", it->status());
+  return out;
 }
 
 result<std::int64_t> log_engine::lag(std::string_view group, std::string_view topic) {
@@ -1005,6 +1045,10 @@ class embedded_log_impl final : public embedded_log {
   }
   result<watermarks> watermark_offsets(std::string_view topic, std::int32_t partition) override {
     return engine_->watermark_offsets(topic, partition);
+  }
+  result<std::vector<record>> read(std::string_view topic, std::int32_t partition, std::int64_t from,
+                                   std::size_t max_records) override {
+    return engine_->read(topic, partition, from, max_records);
   }
   result<std::int64_t> lag(std::string_view group, std::string_view topic) override {
     return engine_->lag(group, topic);

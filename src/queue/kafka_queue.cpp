@@ -257,6 +257,19 @@ result<watermarks> query_watermarks(rd_kafka_t* rk, const std::string& topic, st
   return watermarks{low, high};
 }
 
+// A consumed message (not an error event) as a record.
+record to_record(const rd_kafka_message_t* m) {
+  record r;
+  r.topic = rd_kafka_topic_name(m->rkt);
+  r.partition = m->partition;
+  r.offset = m->offset;
+  if (m->key != nullptr) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+  if (m->payload != nullptr) r.value.assign(static_cast<const char*>(m->payload), m->len);
+  rd_kafka_timestamp_type_t ts_type;
+  r.timestamp_ms = rd_kafka_message_timestamp(m, &ts_type);
+  return r;
+}
+
 // ---- producer ------------------------------------------------------------------
 
 struct kafka_metrics {
@@ -680,14 +693,7 @@ class kafka_consumer final : public consumer {
       }
       return std::nullopt;
     }
-    record r;
-    r.topic = rd_kafka_topic_name(m->rkt);
-    r.partition = m->partition;
-    r.offset = m->offset;
-    if (m->key != nullptr) r.key.assign(static_cast<const char*>(m->key), m->key_len);
-    if (m->payload != nullptr) r.value.assign(static_cast<const char*>(m->payload), m->len);
-    rd_kafka_timestamp_type_t ts_type;
-    r.timestamp_ms = rd_kafka_message_timestamp(m, &ts_type);
+    record r = to_record(m);
     rd_kafka_message_destroy(m);
     return r;
   }
@@ -985,6 +991,52 @@ class kafka_queue final : public queue {
       return make_error(errc::not_found, "no partition " + std::to_string(partition) + " in " + std::string(topic));
     }
     return query_watermarks(admin_, std::string(topic), partition, options_.request_timeout);
+  }
+
+  result<std::vector<record>> read(std::string_view topic, std::int32_t partition, std::int64_t from,
+                                   std::size_t max_records) override {
+    max_records = std::max<std::size_t>(1, max_records);
+    auto w = watermark_offsets(topic, partition);
+    if (!w) return std::move(w).err();
+    from = std::max(from, w->low);
+    std::vector<record> out;
+    if (from >= w->high) return out;
+    // A consumer of its own, assigned the one partition: no group is joined
+    // and nothing committed (the group id is only a librdkafka requirement).
+    std::string why;
+    rd_kafka_t* rk =
+        new_handle(RD_KAFKA_CONSUMER,
+                   make_conf(options_, client_kind::consumer, {{"group.id", options_.group_prefix + "reader"}}), why);
+    if (rk == nullptr) return make_error(errc::unavailable, "kafka reader: " + why);
+    const std::string name(topic);
+    partition_list list;
+    rd_kafka_topic_partition_list_add(list.p, name.c_str(), partition)->offset = from;
+    status failed;
+    if (auto err = rd_kafka_assign(rk, list.p); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      failed = kafka_error(err, "kafka reader assign " + name);
+    }
+    const auto until = std::min<std::int64_t>(w->high, from + static_cast<std::int64_t>(max_records));
+    const auto deadline = clock_type::now() + options_.request_timeout;
+    std::int64_t next = from;
+    while (failed && next < until) {
+      if (clock_type::now() >= deadline) {
+        if (out.empty()) failed = make_error(errc::unavailable, "kafka reader: " + name + " not read in time");
+        break;
+      }
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
+      if (m == nullptr) continue;
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        spdlog::debug("kafka reader {}: {}", name, rd_kafka_message_errstr(m));
+      } else {
+        out.push_back(to_record(m));
+        next = out.back().offset + 1;
+      }
+      rd_kafka_message_destroy(m);
+    }
+    (void)rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    if (!failed) return std::move(failed).err();
+    return out;
   }
 
   result<std::int64_t> lag(std::string_view group, std::string_view topic) override {

@@ -161,6 +161,15 @@ class queue {
   virtual result<std::unique_ptr<consumer>> subscribe(std::string group, std::vector<std::string> topics,
                                                       start_position where_no_commit) = 0;
 
+  // Reads up to max_records (0 is taken as 1) of one partition from offset
+  // `from` on, in offset order, outside any consumer group (nothing is
+  // committed, no member joins): for tools that look at a topic, such as
+  // the dead-letter listing. Offsets below the low watermark start at the
+  // oldest record held; from the high watermark on the answer is empty.
+  // errc::not_found if the topic or partition does not exist.
+  virtual result<std::vector<record>> read(std::string_view topic, std::int32_t partition, std::int64_t from,
+                                           std::size_t max_records) = 0;
+
   // errc::not_found if the topic or partition does not exist.
   virtual result<watermarks> watermark_offsets(std::string_view topic, std::int32_t partition) = 0;
   // Sum over the topic's partitions of (high watermark - committed offset of

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -124,6 +125,181 @@ TEST_F(consume_loop_test, a_record_left_unfinished_at_stop_holds_back_what_follo
   auto lag = log_->lag("g", "single");
   ASSERT_TRUE(lag);
   EXPECT_EQ(*lag, 5);  // offsets 5..9
+}
+
+// What a sink was given.
+struct given_up {
+  std::int64_t offset;
+  errc code;
+  int attempts;
+};
+
+class dead_letter_test : public consume_loop_test {
+ protected:
+  void SetUp() override {
+    consume_loop_test::SetUp();
+    ASSERT_TRUE(log_->ensure_topic("single", 1));
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(producer_->produce("single", "k", "v" + std::to_string(i)));
+  }
+
+  void watch(consume_loop& loop) {
+    loop.on_give_up(
+        [this](const queue::record& r, const error& why, int attempts) -> status {
+          std::lock_guard lock(mu_);
+          sunk_.push_back({r.offset, why.code, attempts});
+          return {};
+        },
+        fast_);
+  }
+
+  std::int64_t lag_of_single() {
+    for (auto until = std::chrono::steady_clock::now() + 10s; std::chrono::steady_clock::now() < until;) {
+      auto l = log_->lag("g", "single");
+      if (l && *l == 0) return 0;
+      std::this_thread::sleep_for(5ms);
+    }
+    return *log_->lag("g", "single");
+  }
+
+  std::vector<given_up> sunk() {
+    std::lock_guard lock(mu_);
+    return sunk_;
+  }
+
+  consume_loop::failure_policy fast_{3, 1ms, 4ms};
+  std::mutex mu_;
+  std::vector<given_up> sunk_;
+};
+
+// The case: a record that can never succeed must not stall its
+// partition; it goes to the sink and everything after it is processed.
+TEST_F(dead_letter_test, a_record_that_can_never_succeed_is_given_up_and_the_partition_flows_on) {
+  std::atomic<int> done{0};
+  std::atomic<int> tries_of_poison{0};
+  consume_loop loop(
+      *log_, "g", {"single"}, queue::start_position::earliest,
+      [&](const queue::record& r) -> status {
+        if (r.offset == 3) {
+          ++tries_of_poison;
+          return make_error(errc::bad_request, "never");
+        }
+        ++done;
+        return {};
+      },
+      "test-loop");
+  watch(loop);
+  loop.start();
+  EXPECT_EQ(lag_of_single(), 0);
+  loop.stop();
+  EXPECT_EQ(done.load(), 9);
+  EXPECT_EQ(tries_of_poison.load(), 1) << "an error that is the record's own is not retried";
+  auto s = sunk();
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].offset, 3);
+  EXPECT_EQ(s[0].code, errc::bad_request);
+  EXPECT_EQ(s[0].attempts, 1);
+}
+
+TEST_F(dead_letter_test, an_unexplained_error_is_retried_up_to_the_cap_then_given_up) {
+  std::atomic<int> tries{0};
+  consume_loop loop(
+      *log_, "g", {"single"}, queue::start_position::earliest,
+      [&](const queue::record& r) -> status {
+        if (r.offset != 2) return {};
+        ++tries;
+        return make_error(errc::internal, "a bug");
+      },
+      "test-loop");
+  watch(loop);
+  loop.start();
+  EXPECT_EQ(lag_of_single(), 0);
+  loop.stop();
+  EXPECT_EQ(tries.load(), 3);
+  auto s = sunk();
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].offset, 2);
+  EXPECT_EQ(s[0].code, errc::internal);
+  EXPECT_EQ(s[0].attempts, 3);
+}
+
+// A dependency that is down is not the record's fault: well past the cap,
+// the record is still retried, and processed once the dependency is back.
+TEST_F(dead_letter_test, a_dependency_that_is_down_is_waited_for_not_given_up) {
+  std::atomic<int> tries{0};
+  std::atomic<int> done{0};
+  consume_loop loop(
+      *log_, "g", {"single"}, queue::start_position::earliest,
+      [&](const queue::record& r) -> status {
+        if (r.offset == 1 && ++tries <= 10) return make_error(errc::unavailable, "database down");
+        ++done;
+        return {};
+      },
+      "test-loop");
+  watch(loop);
+  loop.start();
+  EXPECT_EQ(lag_of_single(), 0);
+  loop.stop();
+  EXPECT_EQ(tries.load(), 11);
+  EXPECT_EQ(done.load(), 10);
+  EXPECT_TRUE(sunk().empty());
+}
+
+// A batch that fails for one record's sake is run record by record: only
+// that record is given up, every other one is processed.
+TEST_F(dead_letter_test, a_batch_gives_up_only_its_poison_record) {
+  std::mutex seen_mu;
+  std::set<std::int64_t> processed;
+  consume_loop loop(
+      *log_, "g", {"single"}, queue::start_position::earliest,
+      [&](const std::vector<queue::record>& batch) -> status {
+        for (const auto& r : batch) {
+          if (r.offset == 4) return make_error(errc::bad_request, "undecodable");
+        }
+        std::lock_guard lock(seen_mu);
+        for (const auto& r : batch) processed.insert(r.offset);
+        return {};
+      },
+      "test-loop");
+  watch(loop);
+  loop.start();
+  EXPECT_EQ(lag_of_single(), 0);
+  loop.stop();
+  std::set<std::int64_t> want{0, 1, 2, 3, 5, 6, 7, 8, 9};
+  EXPECT_EQ(processed, want);
+  auto s = sunk();
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].offset, 4);
+}
+
+// The record is committed only after the sink has it: a sink that fails
+// (the dead-letter topic unreachable) holds the partition.
+TEST_F(dead_letter_test, nothing_is_committed_past_a_record_whose_dead_letter_was_not_stored) {
+  std::mutex m;
+  std::condition_variable cv;
+  int sink_calls = 0;
+  consume_loop loop(
+      *log_, "g", {"single"}, queue::start_position::earliest,
+      [&](const queue::record& r) -> status {
+        return r.offset == 6 ? make_error(errc::bad_request, "never") : status{};
+      },
+      "test-loop");
+  loop.on_give_up(
+      [&](const queue::record&, const error&, int) -> status {
+        std::lock_guard lock(m);
+        ++sink_calls;
+        cv.notify_all();
+        return make_error(errc::unavailable, "queue down");
+      },
+      fast_);
+  loop.start();
+  {
+    std::unique_lock lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return sink_calls >= 2; }));
+  }
+  loop.stop();
+  auto lag = log_->lag("g", "single");
+  ASSERT_TRUE(lag);
+  EXPECT_EQ(*lag, 4);  // offsets 6..9
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "integration/chat_client.h"
 #include "integration/chatd_process.h"
 #include "net/server.h"
+#include "queue/embedded_log.h"
 
 namespace chatd::testing {
 namespace {
@@ -1053,6 +1055,93 @@ TEST(pipeline_process, kill9_after_200_acks_loses_nothing) {
     ASSERT_EQ(stored.size(), 200u);
     std::set<std::string> s1(stored.begin(), stored.end()), s2(acked.begin(), acked.end());
     EXPECT_EQ(s1, s2);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// A record no consumer can ever process (written by something that is not
+// chatd, here straight into the embedded log while chatd is stopped) goes to
+// the dead-letter topic; the partition it sits on, and with it the
+// conversation whose key it carries, keeps flowing. Admins list and replay it.
+TEST(pipeline_process, a_record_that_can_never_be_processed_is_dead_lettered_and_its_partition_flows_on) {
+  if (cluster_mode()) GTEST_SKIP() << "writes into the embedded log of a stopped chatd all";
+  if (const char* set = std::getenv("CHATD_TEST_SET");
+      set != nullptr && std::string(set).find("queue.backend=kafka") != std::string::npos) {
+    GTEST_SKIP() << "writes into the embedded log; the queue is Kafka here";
+  }
+  std::string dir;
+  {
+    chatd_process p(base_flags);
+    p.start();
+    dir = p.data_dir();
+    api a(p.gateway());
+    auto u = make_participant(a, "user", "poisoned");
+    auto s = make_participant(a, "shop", "poisonshop");
+    auto conv = create_conversation(a, u, "direct", {s.id});
+    chat_client cu;
+    ASSERT_TRUE(cu.connect(a, u.token));
+    ASSERT_EQ(type_of(cu.send_message(conv, "before")), "ack");
+    cu.close();
+    ASSERT_EQ(p.stop(), 0);
+
+    {
+      queue::embedded_log_options o;
+      o.path = (std::filesystem::path(dir) / "queue").string();
+      o.partitions = 12;
+      auto log = queue::open_embedded_log(o);
+      auto producer = log->make_producer();
+      ASSERT_TRUE(producer->produce("chatd.messages", conv, "this is not an event"));
+    }
+
+    chatd_process again(base_flags, "all", dir);
+    again.start();
+    api b(again.gateway());
+    chat_client cb;
+    ASSERT_TRUE(cb.connect(b, u.token));
+    ASSERT_EQ(type_of(cb.send_message(conv, "after")), "ack");
+    // The message behind the poison record is stored: the partition flowed.
+    std::vector<std::string> bodies;
+    for (auto until = std::chrono::steady_clock::now() + main_chat_catch_up;
+         std::chrono::steady_clock::now() < until;) {
+      bodies.clear();
+      if (auto all = stored_messages(b, conv, u.token)) {
+        for (const auto& m : *all) bodies.emplace_back(m.at("body").as_string());
+      }
+      if (bodies.size() >= 2) break;
+      std::this_thread::sleep_for(50ms);
+    }
+    EXPECT_EQ(bodies.size(), 2u);
+
+    auto admin = login(b, "admin", "root", "rootpassword");
+    EXPECT_EQ(b.get("/v1/admin/dead-letters", u.token).status, 403);
+    auto listed = b.get("/v1/admin/dead-letters", admin);
+    ASSERT_EQ(listed.status, 200);
+    const auto& items = listed.obj().at("dead_letters").as_array();
+    ASSERT_EQ(items.size(), 1u);
+    const auto& d = items[0].as_object();
+    EXPECT_EQ(d.at("group").as_string(), "main-chat");
+    EXPECT_EQ(d.at("topic").as_string(), "chatd.messages");
+    EXPECT_EQ(d.at("key").as_string(), conv);
+    EXPECT_EQ(d.at("value").as_string(), "this is not an event");
+    EXPECT_EQ(d.at("error").at("code").as_string(), "bad_request");
+
+    // Replayed, it is still undecodable: it comes back as a second dead
+    // letter, and nothing stalls meanwhile.
+    const std::string id(d.at("id").as_string());
+    EXPECT_EQ(b.post("/v1/admin/dead-letters/" + id + "/replay", json::object{}, u.token).status, 403);
+    auto replayed = b.post("/v1/admin/dead-letters/" + id + "/replay", json::object{}, admin);
+    ASSERT_EQ(replayed.status, 200);
+    EXPECT_EQ(b.post("/v1/admin/dead-letters/999/replay", json::object{}, admin).status, 404);
+    std::size_t count = 0;
+    for (auto until = std::chrono::steady_clock::now() + main_chat_catch_up;
+         std::chrono::steady_clock::now() < until;) {
+      auto again_listed = b.get("/v1/admin/dead-letters?after=" + id, admin);
+      ASSERT_EQ(again_listed.status, 200);
+      count = again_listed.obj().at("dead_letters").as_array().size();
+      if (count >= 1) break;
+      std::this_thread::sleep_for(50ms);
+    }
+    EXPECT_EQ(count, 1u);
   }
   std::filesystem::remove_all(dir);
 }

@@ -699,4 +699,48 @@ TEST_P(queue_conformance, committing_a_partition_not_assigned_is_a_conflict) {
   EXPECT_EQ(s.err().code, errc::conflict);
 }
 
+// ---- reading outside a group --------------------------------------------------
+
+TEST_P(queue_conformance, read_returns_a_partition_from_an_offset_without_a_group) {
+  const auto topic = unique_name("read");
+  ASSERT_TRUE(q().ensure_topic(topic, 1).ok());
+  auto p = q().make_producer();
+  auto positions = produce_n(*p, topic, 10, 3);
+  ASSERT_EQ(positions.size(), 10u);
+
+  auto all = q().read(topic, 0, 0, 100);
+  ASSERT_TRUE(all.ok()) << all.err().message;
+  ASSERT_EQ(all->size(), 10u);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ((*all)[i].value, value_of(i));
+    EXPECT_EQ((*all)[i].key, "k" + std::to_string(i % 3));
+    EXPECT_EQ((*all)[i].offset, positions[i].offset);
+    EXPECT_EQ((*all)[i].topic, topic);
+  }
+
+  auto page = q().read(topic, 0, positions[4].offset, 3);
+  ASSERT_TRUE(page.ok()) << page.err().message;
+  ASSERT_EQ(page->size(), 3u);
+  EXPECT_EQ(page->front().value, value_of(4));
+  EXPECT_EQ(page->back().value, value_of(6));
+
+  auto past = q().read(topic, 0, positions.back().offset + 1, 10);
+  ASSERT_TRUE(past.ok());
+  EXPECT_TRUE(past->empty());
+
+  // Reading commits nothing: a group that joins now still gets everything.
+  auto c = subscribe(q(), unique_name("group"), topic, start_position::earliest);
+  ASSERT_TRUE(c);
+  std::vector<record> got;
+  poll_until(*c, got, 10);
+  EXPECT_EQ(values(got), expected_values(0, 10));
+
+  auto missing = q().read(unique_name("missing"), 0, 0, 1);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.err().code, errc::not_found);
+  auto no_partition = q().read(topic, 7, 0, 1);
+  ASSERT_FALSE(no_partition.ok());
+  EXPECT_EQ(no_partition.err().code, errc::not_found);
+}
+
 }  // namespace chatd::queue::testing

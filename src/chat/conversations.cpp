@@ -105,6 +105,7 @@ result<std::pair<conversation_view, bool>> conversation_service::create(const pa
   c.kind = kind;
   c.title = std::move(title);
   c.created_at = now_ms();
+  c.creator_id = caller.id;
   if (kind == store::conversation_kind::direct) {
     if (members.size() != 2) {
       return make_error(errc::bad_request, "a direct conversation has exactly two members");
@@ -171,12 +172,14 @@ result<conversation_view> conversation_service::add_member(const participant& ca
   if (c->kind == store::conversation_kind::direct && !(is_admin && participant_id == caller.id)) {
     return make_error(errc::forbidden, "only an admin may join a direct conversation, and only themselves");
   }
-  if (is_admin && participant_id != caller.id) {
-    auto member = db_.is_member(conversation_id, caller.id);
-    if (!member) return std::move(member).err();
-    if (!*member && c->kind == store::conversation_kind::direct) {
-      return make_error(errc::forbidden, "admins join with their own id");
-    }
+  // Only the creator and admins shape a group's membership, so that a member
+  // cannot pull strangers into someone else's group (as in a Telegram group or
+  // a private Slack channel). check_access above already answered not_found
+  // to a non-member, so a stranger learns nothing here. A group stored before
+  // chatd kept its creator has creator_id 0, which is nobody's id: only admins
+  // add to it, rather than guessing a creator.
+  if (!is_admin && c->creator_id != caller.id) {
+    return make_error(errc::forbidden, "only the group's creator or an admin may add members");
   }
   auto target = db_.get_participant(participant_id);
   if (!target) return std::move(target).err();
@@ -223,6 +226,7 @@ json::object conversation_json(const conversation_view& v) {
   o["unread_count"] = v.unread_count;
   o["updated_at"] = v.updated_at;
   o["created_at"] = v.conv.created_at;
+  o["created_by"] = v.conv.creator_id ? json::value(format_id(v.conv.creator_id)) : json::value(nullptr);
   o["last_read_message_id"] = v.read_up_to ? json::value(format_id(v.read_up_to)) : json::value(nullptr);
   return o;
 }

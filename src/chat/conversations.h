@@ -49,7 +49,8 @@ class conversation_service {
                                       std::size_t limit);
   // Moves the caller's read marker forward (never back). Returns the marker.
   result<std::uint64_t> mark_read(const participant& caller, std::uint64_t conversation_id, std::uint64_t message_id);
-  // Admins join any conversation; members may add others to a group.
+  // Admins join any conversation and add anyone to a group; the creator of a
+  // group adds others to it; any other member gets forbidden.
   result<conversation_view> add_member(const participant& caller, std::uint64_t conversation_id,
                                        std::uint64_t participant_id);
   // Member, or an admin: the conversation; anyone else: not_found.

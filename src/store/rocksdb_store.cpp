@@ -223,6 +223,8 @@ class reader {
   }
   // True if every field was there and nothing is left over.
   bool good() const { return ok_ && pos_ == in_.size(); }
+  // For a field appended to a layout later: absent in values written before.
+  bool at_end() const { return pos_ >= in_.size(); }
 
  private:
   bool need(std::size_t n) {
@@ -267,7 +269,10 @@ result<participant> decode_participant(std::string_view v) {
 }
 
 // A conversation with the activity that add_member gives a new member's inbox
-// entry (the CQL table has the same two extra columns).
+// entry (the CQL table has the same two extra columns). The creator is the
+// last field, appended after the rest: rows written before it decode with
+// creator 0 (a chatd from before it refuses rows that have it, so going back
+// to one is not supported once it wrote conversations).
 struct conversation_row {
   conversation conv;
   std::int64_t updated_at = 0;
@@ -281,6 +286,7 @@ std::string encode(const conversation_row& c) {
       .i64(c.conv.created_at)
       .i64(c.updated_at)
       .u64(c.last_message_id)
+      .u64(c.conv.creator_id)
       .done();
 }
 result<conversation_row> decode_conversation(std::string_view v) {
@@ -292,6 +298,8 @@ result<conversation_row> decode_conversation(std::string_view v) {
   c.conv.created_at = r.i64();
   c.updated_at = r.i64();
   c.last_message_id = r.u64();
+  // Rows written before the creator was kept end here: creator unknown (0).
+  if (!r.at_end()) c.conv.creator_id = r.u64();
   if (!r.good()) return corrupt(table::conversations);
   return c;
 }

@@ -21,6 +21,7 @@
 #include <climits>
 #include <map>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -100,6 +101,52 @@ std::vector<std::string> split_statements(std::string_view text) {
   return out;
 }
 
+// Whether `column` of `keyspace.table` exists. Unquoted CQL names are stored
+// lower-cased in system_schema, so the lookup lower-cases them too.
+result<bool> column_exists(cql::session& s, std::string keyspace, std::string table, std::string column) {
+  for (auto* name : {&keyspace, &table, &column}) {
+    std::transform(name->begin(), name->end(), name->begin(), [](unsigned char ch) { return std::tolower(ch); });
+  }
+  auto r = s.query("SELECT column_name FROM system_schema.columns WHERE keyspace_name = '" + keyspace +
+                   "' AND table_name = '" + table + "' AND column_name = '" + column + "'")
+               .wait();
+  if (!r) return std::move(r).err();
+  return !r->empty();
+}
+
+// Runs one schema statement. `ALTER TABLE ks.t ADD c type` runs only when
+// the column is missing: that is how a keyspace created by an older chatd
+// gets a new column, and ScyllaDB has no ADD IF NOT EXISTS (Cassandra has it
+// only since 4.1). Two processes starting together may both try to add it;
+// the loser's error is fine once the column is there.
+status apply_schema_statement(cql::session& s, const std::string& cql) {
+  std::istringstream words(cql);
+  std::string alter, table_kw, qualified, add, column;
+  words >> alter >> table_kw >> qualified >> add >> column;
+  auto upper = [](std::string w) {
+    std::transform(w.begin(), w.end(), w.begin(), [](unsigned char ch) { return std::toupper(ch); });
+    return w;
+  };
+  auto dot = qualified.find('.');
+  bool add_column = upper(alter) == "ALTER" && upper(table_kw) == "TABLE" && upper(add) == "ADD" &&
+                    dot != std::string::npos && !column.empty();
+  if (!add_column) {
+    auto r = s.query(cql).wait();
+    if (!r) return std::move(r).err();
+    return {};
+  }
+  std::string keyspace = qualified.substr(0, dot);
+  std::string table = qualified.substr(dot + 1);
+  auto exists = column_exists(s, keyspace, table, column);
+  if (!exists) return std::move(exists).err();
+  if (*exists) return {};
+  auto r = s.query(cql).wait();
+  if (r) return {};
+  auto now = column_exists(s, keyspace, table, column);
+  if (now && *now) return {};
+  return std::move(r).err();
+}
+
 // Waits for every request; the first error wins, but all are waited for so
 // none outlives the call.
 status wait_all(std::vector<pending>& ps) {
@@ -164,11 +211,12 @@ class scylla_chat_store final : public chat_store {
     p(upd_banned_, "UPDATE ${ks}.participants SET banned = ? WHERE id = ?");
     p(upd_password_, "UPDATE ${ks}.participants SET password_hash = ? WHERE id = ?");
 
-    p(ins_conversation_, "INSERT INTO ${ks}.conversations (id, kind, title, created_at) VALUES (?, ?, ?, ?)");
+    p(ins_conversation_,
+      "INSERT INTO ${ks}.conversations (id, kind, title, created_at, creator_id) VALUES (?, ?, ?, ?, ?)");
     p(upd_activity_,
       "UPDATE ${ks}.conversations USING TIMESTAMP ? SET updated_at = ?, last_message_id = ? WHERE id = ?");
     p(sel_conversation_,
-      "SELECT kind, title, created_at, updated_at, last_message_id FROM ${ks}.conversations WHERE id = ?");
+      "SELECT kind, title, created_at, updated_at, last_message_id, creator_id FROM ${ks}.conversations WHERE id = ?");
     p(ins_member_, "INSERT INTO ${ks}.members (conversation_id, participant_id) VALUES (?, ?)");
     p(ins_member_of_, "INSERT INTO ${ks}.member_of (participant_id, conversation_id) VALUES (?, ?)");
     p(sel_members_, "SELECT participant_id FROM ${ks}.members WHERE conversation_id = ?");
@@ -383,7 +431,8 @@ class scylla_chat_store final : public chat_store {
     } else {
       std::vector<pending> ps;
       ps.push_back(s_->execute(
-          ins_conversation_, values().id(c.id).i32(static_cast<std::int32_t>(c.kind)).text(c.title).i64(c.created_at)));
+          ins_conversation_,
+          values().id(c.id).i32(static_cast<std::int32_t>(c.kind)).text(c.title).i64(c.created_at).id(c.creator_id)));
       ps.push_back(
           s_->execute(upd_activity_, values().i64(activity_ts(c.created_at)).i64(c.created_at).id(0).id(c.id)));
       if (auto s = wait_all(ps); !s) return s;
@@ -930,6 +979,7 @@ class scylla_chat_store final : public chat_store {
     row.conv.created_at = r->i64(0, 2);
     row.act.updated_at = r->is_null(0, 3) ? row.conv.created_at : r->i64(0, 3);
     row.act.last_message_id = r->id(0, 4);
+    row.conv.creator_id = r->id(0, 5);  // null in rows written before the column: 0, unknown
     return row;
   }
 
@@ -1025,7 +1075,7 @@ std::unique_ptr<chat_store> open_scylla_store(const scylla_options& o) {
     for (const char* file : schema_files) {
       for (auto& stmt : split_statements(file)) {
         std::string cql = replace_all(replace_all(stmt, "${keyspace}", o.keyspace), "${replication}", replication);
-        auto r = s->query(cql).wait();
+        auto r = apply_schema_statement(*s, cql);
         if (!r) throw std::runtime_error("applying the schema failed: " + r.err().message + "\n" + cql);
       }
     }

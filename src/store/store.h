@@ -38,6 +38,8 @@ struct conversation {
   conversation_kind kind = conversation_kind::group;
   std::string title;
   std::int64_t created_at = 0;
+  // Who created it; 0 for conversations stored before chatd kept the creator.
+  id_t creator_id = 0;
 };
 
 struct inbox_entry {

@@ -290,6 +290,55 @@ TEST_F(api_test, conversations) {
   EXPECT_EQ(c().post("/v1/conversations/" + conv + "/read", obj({{"message_id", 12345}}), at).status, 400);
 }
 
+// In a group only the creator and admins add members: another member is
+// forbidden, someone who cannot see the group gets not_found (membership
+// before ownership), and admins still join with their own id.
+TEST_F(api_test, group_members_are_added_by_the_creator_and_admins) {
+  auto [owner, ot] = make("users", "grp_owner");
+  auto [member, mt] = make("shops", "grp_member");
+  auto [outsider, xt] = make("users", "grp_outsider");
+  auto [n1, n1t] = make("users", "grp_new1");
+  auto [n2, n2t] = make("users", "grp_new2");
+  auto admin = admin_token();
+  auto admin_id = c().get("/v1/me", admin).str("id");
+  auto g = c().post("/v1/conversations",
+                    obj({{"kind", "group"}, {"members", json::array{json::value(member)}}, {"title", "Team"}}), ot);
+  ASSERT_EQ(g.status, 201) << g.raw;
+  EXPECT_EQ(g.str("created_by"), owner);
+  auto members = "/v1/conversations/" + g.str("id") + "/members";
+  auto count = [](const reply& r) { return r.obj().at("members").as_array().size(); };
+
+  auto by_owner = c().post(members, obj({{"participant_id", n1}}), ot);
+  ASSERT_EQ(by_owner.status, 200) << by_owner.raw;
+  EXPECT_EQ(count(by_owner), 3u);
+  EXPECT_EQ(by_owner.str("created_by"), owner);
+
+  auto by_member = c().post(members, obj({{"participant_id", n2}}), mt);
+  EXPECT_EQ(by_member.status, 403) << by_member.raw;
+  EXPECT_EQ(by_member.error_code(), "forbidden");
+  EXPECT_NE(by_member.raw.find("creator"), std::string::npos) << by_member.raw;
+
+  auto by_outsider = c().post(members, obj({{"participant_id", n2}}), xt);
+  EXPECT_EQ(by_outsider.status, 404) << by_outsider.raw;
+  EXPECT_EQ(by_outsider.error_code(), "not_found");
+  EXPECT_EQ(c().post(members, obj({{"id", outsider}}), xt).status, 404);  // nor themselves
+
+  auto by_admin = c().post(members, obj({{"participant_id", n2}}), admin);
+  ASSERT_EQ(by_admin.status, 200) << by_admin.raw;
+  EXPECT_EQ(count(by_admin), 4u);
+
+  auto admin_joins = c().post(members, obj({{"id", admin_id}}), admin);
+  ASSERT_EQ(admin_joins.status, 200) << admin_joins.raw;
+  EXPECT_EQ(count(admin_joins), 5u);
+
+  // Refused calls changed nothing: the outsider is still outside.
+  auto seen = c().get("/v1/conversations/" + g.str("id"), ot);
+  ASSERT_EQ(seen.status, 200) << seen.raw;
+  EXPECT_EQ(count(seen), 5u);
+  EXPECT_EQ(seen.str("created_by"), owner);
+  EXPECT_EQ(c().get("/v1/conversations/" + g.str("id"), xt).status, 404);
+}
+
 TEST_F(api_test, http_edge_cases) {
   EXPECT_EQ(c().get("/nope").status, 404);
   EXPECT_EQ(c().get("/nope").error_code(), "not_found");

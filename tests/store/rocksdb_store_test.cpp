@@ -189,6 +189,61 @@ TEST(rocksdb_store, UndecodableValueIsInternalNotACrash) {
   }
 }
 
+// A conversation row in the layout written before the creator was kept
+// (version 1: id, kind, title, created_at, updated_at, last_message_id) still
+// reads, with creator 0, and stays usable; a row written now keeps it.
+TEST(rocksdb_store, ConversationWrittenBeforeTheCreatorReadsWithCreatorZero) {
+  temp_dir dir;
+  std::string path = (dir.path() / "db").string();
+  open_at(path).reset();
+  auto u64 = [](std::string& out, std::uint64_t v) {
+    for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+  };
+  {
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, cfs, &handles, &raw).ok());
+    auto at = std::find(names.begin(), names.end(), "conversations") - names.begin();
+    ASSERT_LT(static_cast<std::size_t>(at), names.size());
+    std::string key;
+    u64(key, 900);
+    std::string value(1, '\x01');  // value version 1
+    u64(value, 900);
+    value.push_back(1);                             // group
+    value.append(std::string("\0\0\0\x03old", 7));  // title "old"
+    u64(value, static_cast<std::uint64_t>(t0));     // created_at
+    u64(value, static_cast<std::uint64_t>(t0));     // updated_at
+    u64(value, 0);                                  // last_message_id
+    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), handles[at], key, value).ok());
+    for (auto* h : handles) ASSERT_TRUE(raw->DestroyColumnFamilyHandle(h).ok());
+    delete raw;
+  }
+  auto db = open_at(path);
+  auto old = must(db->get_conversation(900));
+  EXPECT_EQ(old.title, "old");
+  EXPECT_EQ(old.created_at, t0);
+  EXPECT_EQ(old.kind, conversation_kind::group);
+  EXPECT_EQ(old.creator_id, 0u);
+  must(db->add_member(900, 5));
+  EXPECT_TRUE(must(db->is_member(900, 5)));
+  EXPECT_EQ(must(db->get_conversation(900)).creator_id, 0u);
+
+  conversation fresh;
+  fresh.id = 901;
+  fresh.title = "new";
+  fresh.created_at = t0;
+  fresh.creator_id = 5;
+  must(db->create_conversation(fresh, {5}));
+  db.reset();
+  db = open_at(path);
+  EXPECT_EQ(must(db->get_conversation(901)).creator_id, 5u);
+  EXPECT_EQ(must(db->get_conversation(900)).creator_id, 0u);
+}
+
 // 8 writers x 2000 messages, each into its own conversation and every fourth
 // into a shared one, while readers page the shared conversation. Nothing may
 // be lost and every page must be in order.

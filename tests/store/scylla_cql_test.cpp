@@ -113,6 +113,54 @@ TEST_F(CqlBridge, RefusedStatementsAreInternalErrors) {
   EXPECT_EQ(r.err().code, errc::internal);
 }
 
+// A keyspace made by a chatd from before conversations kept their creator:
+// opening the store adds the column, the old row reads creator 0, and a
+// second open (the column there now) changes nothing.
+TEST_F(CqlBridge, StoreAddsTheCreatorColumnToAnOlderKeyspace) {
+  std::string ks = "cqlmig_" + std::to_string(::getpid());
+  struct dropper {
+    session& s;
+    std::string ks;
+    ~dropper() { (void)s.query("DROP KEYSPACE IF EXISTS " + ks).wait(); }
+  } drop_at_end{*s_, ks};
+  ASSERT_TRUE(
+      s_->query("CREATE KEYSPACE " + ks + " WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}")
+          .wait()
+          .ok());
+  ASSERT_TRUE(s_->query("CREATE TABLE " + ks +
+                        ".conversations (id bigint PRIMARY KEY, kind int, title text, created_at bigint, "
+                        "updated_at bigint, last_message_id bigint)")
+                  .wait()
+                  .ok());
+  ASSERT_TRUE(s_->query("INSERT INTO " + ks +
+                        ".conversations (id, kind, title, created_at, updated_at, last_message_id) "
+                        "VALUES (900, 1, 'old', 1720000000000, 1720000000000, 0)")
+                  .wait()
+                  .ok());
+  scylla_options o;
+  o.hosts = hosts();
+  o.keyspace = ks;
+  o.consistency = "one";
+  {
+    auto db = open_scylla_store(o);
+    auto old = db->get_conversation(900);
+    ASSERT_TRUE(old.ok()) << old.err().message;
+    EXPECT_EQ(old->title, "old");
+    EXPECT_EQ(old->creator_id, 0u);
+    ASSERT_TRUE(db->add_member(900, 5).ok());
+    EXPECT_TRUE(db->is_member(900, 5).value());
+    conversation fresh;
+    fresh.id = 901;
+    fresh.title = "new";
+    fresh.created_at = 1720000000001;
+    fresh.creator_id = 5;
+    ASSERT_TRUE(db->create_conversation(fresh, {5}).ok());
+  }
+  auto again = open_scylla_store(o);
+  EXPECT_EQ(again->get_conversation(901).value().creator_id, 5u);
+  EXPECT_EQ(again->get_conversation(900).value().creator_id, 0u);
+}
+
 TEST(CqlBridgeOffline, NoServerIsUnavailable) {
   session_options o;
   o.contact_points = "127.0.0.1:1";  // nothing listens on port 1

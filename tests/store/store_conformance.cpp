@@ -276,12 +276,14 @@ TEST_P(StoreConformance, PasswordHashIsReplacedAndTheRestKept) {
 TEST_P(StoreConformance, CreatedConversationReadsBackWithMembers) {
   auto c = make_conversation(500, conversation_kind::group, t0 + 7);
   c.title = "Weekend plans 🎉";
+  c.creator_id = 3;
   ASSERT_TRUE(is_ok(db().create_conversation(c, {3, 1, 2})));
   auto got = must(db().get_conversation(500));
   EXPECT_EQ(got.id, 500u);
   EXPECT_EQ(got.kind, conversation_kind::group);
   EXPECT_EQ(got.title, "Weekend plans 🎉");
   EXPECT_EQ(got.created_at, t0 + 7);
+  EXPECT_EQ(got.creator_id, 3u);
   EXPECT_EQ(sorted(must(db().list_members(500))), (std::vector<id_t>{1, 2, 3}));
   EXPECT_TRUE(must(db().is_member(500, 2)));
   EXPECT_FALSE(must(db().is_member(500, 4)));
@@ -331,6 +333,36 @@ TEST_P(StoreConformance, MembershipReadsFollowEveryChange) {
   ASSERT_TRUE(is_ok(db().add_member(511, 4)));
   EXPECT_EQ(must(db().list_inbox(4, 10)).at(0).last_message_id, id_at(t0 + 10));
   EXPECT_EQ(must(db().get_conversation(511)).title, "group 511");
+}
+
+TEST_P(StoreConformance, ConversationKeepsItsCreatorThroughJoinsAndActivity) {
+  auto g = make_conversation(513);
+  g.creator_id = 2;
+  ASSERT_TRUE(is_ok(db().create_conversation(g, {1, 2})));
+  EXPECT_EQ(must(db().get_conversation(513)).creator_id, 2u);
+  // Neither a join, nor activity, nor a replayed create with another
+  // creator rewrites who created it.
+  ASSERT_TRUE(is_ok(db().add_member(513, 3)));
+  ASSERT_TRUE(is_ok(db().touch_conversation(513, t0 + 10, id_at(t0 + 10))));
+  auto replay = g;
+  replay.creator_id = 3;
+  ASSERT_TRUE(is_ok(db().create_conversation(replay, {1, 2})));
+  EXPECT_EQ(must(db().get_conversation(513)).creator_id, 2u);
+  // Unknown (0) reads back as unknown.
+  ASSERT_TRUE(is_ok(db().create_conversation(make_conversation(514), {1})));
+  EXPECT_EQ(must(db().get_conversation(514)).creator_id, 0u);
+  // A direct pair answers with the creator of the conversation that exists.
+  auto d = make_conversation(610, conversation_kind::direct);
+  d.creator_id = 11;
+  auto first = must(db().create_direct(d, 11, 12));
+  EXPECT_EQ(first.first.creator_id, 11u);
+  auto d2 = make_conversation(611, conversation_kind::direct);
+  d2.creator_id = 12;
+  auto again = must(db().create_direct(d2, 12, 11));
+  EXPECT_FALSE(again.second);
+  EXPECT_EQ(again.first.id, 610u);
+  EXPECT_EQ(again.first.creator_id, 11u);
+  EXPECT_EQ(must(db().get_conversation(610)).creator_id, 11u);
 }
 
 TEST_P(StoreConformance, ConcurrentJoinsAndReadsEndWithEveryMember) {

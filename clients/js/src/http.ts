@@ -154,7 +154,7 @@ export class ChatApi {
     return this.request("POST", `/v1/conversations/${enc(id)}/read`, { message_id: messageId });
   }
 
-  /** Admins join any conversation with their own id; group members add others. */
+  /** Admins join any conversation with their own id; a group's creator and admins add others (anyone else: 403). */
   addMember(id: Id, participantId: Id): Promise<Conversation> {
     return this.request("POST", `/v1/conversations/${enc(id)}/members`, { participant_id: participantId });
   }

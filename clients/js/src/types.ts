@@ -39,6 +39,8 @@ export interface Conversation {
   unread_count: number;
   updated_at: number;
   created_at?: number;
+  /** Who created it; null for conversations stored before chatd kept it. */
+  created_by?: Id | null;
   last_read_message_id?: Id | null;
 }
 

@@ -60,12 +60,14 @@ TEST(kafka_restart, broker_restart_under_load_loses_no_acknowledged_message) {
   ASSERT_TRUE(sender.connect(a, user.token));
   ASSERT_TRUE(receiver.connect(a, shop.token));
 
+  // Sending stops before the deliveries are checked; receiving only after.
   std::atomic<bool> stop{false};
+  std::atomic<bool> stop_receiving{false};
   std::mutex mu;
   std::vector<outcome> outcomes;
   std::set<std::string> delivered;
   std::thread receiving([&] {
-    while (!stop) {
+    while (!stop_receiving) {
       auto f = receiver.next(200ms);
       if (!f || !f->is_object()) continue;
       const auto& o = f->as_object();
@@ -186,7 +188,7 @@ TEST(kafka_restart, broker_restart_under_load_loses_no_acknowledged_message) {
     if (undelivered.empty()) break;
     std::this_thread::sleep_for(200ms);
   }
-  stop = true;
+  stop_receiving = true;
   receiving.join();
   EXPECT_TRUE(undelivered.empty()) << undelivered.size() << " acknowledged messages not delivered, e.g. "
                                    << undelivered.front();

@@ -6,6 +6,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "common/backoff.h"
 #include "common/log.h"
 
 namespace chatd::app {
@@ -157,9 +158,7 @@ bool consume_loop::give_up(const queue::record& r, const error& why, int attempt
 }
 
 void consume_loop::back_off(int failures) {
-  auto wait = policy_.first_backoff;
-  for (int i = 1; i < failures && wait < policy_.max_backoff; ++i) wait *= 2;
-  wait = std::min(wait, policy_.max_backoff);
+  const auto wait = backoff_delay(policy_.first_backoff, policy_.max_backoff, static_cast<std::uint32_t>(failures));
   // In slices, so that stop() is not held up by a long backoff.
   const auto until = std::chrono::steady_clock::now() + wait;
   while (!stopping_ && std::chrono::steady_clock::now() < until) {

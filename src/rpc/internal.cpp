@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "auth/hmac.h"
+#include "common/backoff.h"
 #include "common/ids.h"
 #include "common/json.h"
 #include "common/metrics.h"
@@ -171,14 +172,14 @@ client::client(std::string service, std::string base_url, std::string secret, me
 
 result<std::string> client::call(std::string_view method, std::string_view path, std::string_view body) {
   const std::string url = base_url_ + std::string(path);
-  auto backoff = opt_.backoff;
   std::string last_error;
   const int attempts = std::max(opt_.attempts, 1);
   for (int attempt = 1; attempt <= attempts; ++attempt) {
     if (attempt > 1) {
       retried_.inc();
-      std::this_thread::sleep_for(backoff);
-      backoff *= 2;
+      // A worker waits here: never more than a few seconds per retry.
+      std::this_thread::sleep_for(
+          backoff_delay(opt_.backoff, std::chrono::seconds(2), static_cast<std::uint32_t>(attempt - 1)));
     }
     auto headers = signed_headers(secret_, method, path, body);
     headers.emplace_back("Content-Type", "application/json");

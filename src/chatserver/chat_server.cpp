@@ -648,6 +648,10 @@ void chat_server::on_event(const chat::event& e) {
         }
         break;
       }
+      // Broadcast delivery: every chat server sees every change. One that
+      // holds no connection has no one to tell, and skips the reads (up to
+      // 500 inbox entries and their member lists) on its consumer thread.
+      if (connections() == 0) break;
       auto inbox = i.d.db.list_inbox(e.participant_id, 500);
       if (!inbox) break;
       std::set<std::uint64_t> told;

@@ -98,7 +98,7 @@ std::string discovery_body(const std::vector<ranked_server>& ranked) {
     o["load"] = r.server.load;
     a.push_back(std::move(o));
   }
-  return json::serialize(json::object{{"servers", std::move(a)}});
+  return chatd::to_json(json::object{{"servers", std::move(a)}});
 }
 
 net::http_response service::handle_discovery(const net::http_request& req) {

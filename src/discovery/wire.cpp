@@ -58,7 +58,7 @@ json::object to_json(const server_info& s) {
 std::string heartbeat_body(const server_info& s, std::chrono::milliseconds ttl) {
   json::object o = to_json(s);
   o["ttl_ms"] = static_cast<std::int64_t>(ttl.count());
-  return json::serialize(o);
+  return chatd::to_json(o);
 }
 
 result<heartbeat_request> parse_heartbeat(std::string_view body) {
@@ -91,7 +91,7 @@ std::string servers_body(const std::vector<server_info>& servers) {
   json::array a;
   a.reserve(servers.size());
   for (const auto& s : servers) a.push_back(to_json(s));
-  return json::serialize(json::object{{"servers", std::move(a)}});
+  return chatd::to_json(json::object{{"servers", std::move(a)}});
 }
 
 result<std::vector<server_info>> parse_servers(std::string_view body) {

@@ -14,7 +14,7 @@ namespace chatd::net {
 inline http_response json_reply(int status, const json::value& v) {
   http_response r;
   r.status = status;
-  r.body = json::serialize(v);
+  r.body = chatd::to_json(v);
   return r;
 }
 

@@ -76,3 +76,28 @@ TEST(json, utf8_helpers) {
 
 }  // namespace
 }  // namespace chatd
+
+namespace chatd {
+namespace {
+
+TEST(to_json, writes_doubles_in_plain_decimal_form) {
+  json::object o{{"load", 0.0},
+                 {"distance_km", 483.4},
+                 {"tiny", 0.000125},
+                 {"big", 1e21},
+                 {"n", 7},
+                 {"s", "a\"b"},
+                 {"list", json::array{1.5, -2.0, nullptr, true}}};
+  EXPECT_EQ(to_json(o), R"({"load":0,"distance_km":483.4,"tiny":0.000125,"big":1000000000000000000000,"n":7,)"
+                        R"("s":"a\"b","list":[1.5,-2,null,true]})");
+  // Without doubles it is Boost.JSON's text.
+  json::object plain{{"a", 1}, {"b", "x"}};
+  EXPECT_EQ(to_json(plain), json::serialize(plain));
+  // What it writes reads back as the same values.
+  auto back = json::parse(to_json(o));
+  EXPECT_EQ(back.at("distance_km").to_number<double>(), 483.4);
+  EXPECT_EQ(back.at("tiny").to_number<double>(), 0.000125);
+}
+
+}  // namespace
+}  // namespace chatd

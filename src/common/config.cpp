@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <set>
+#include <sstream>
 #include <toml.hpp>
 
 extern char** environ;
@@ -63,10 +64,15 @@ void flatten(const toml::value& table, const std::string& prefix, const std::str
 class reader {
  public:
   explicit reader(const config_sources& src) {
-    if (!src.file.empty()) {
+    if (!src.file.empty() || src.file_text) {
       toml::value root;
       try {
-        root = toml::parse(src.file);
+        if (src.file_text) {
+          std::istringstream in(*src.file_text);
+          root = toml::parse(in, src.file);
+        } else {
+          root = toml::parse(src.file);
+        }
       } catch (const std::exception& e) {
         throw config_error("cannot read config file " + src.file + ": " + e.what());
       }

@@ -163,6 +163,20 @@ TEST(config, syntax_error_names_the_file) {
   std::remove(file.c_str());
 }
 
+TEST(config, file_text_is_read_like_a_file) {
+  config_sources s = no_env();
+  s.file = "inline.toml";
+  s.file_text = "[gateway]\nmax_connections = 7\n";
+  EXPECT_EQ(load_config(s).gateway.max_connections, 7u);
+  s.file_text = "[gateway]\nno_such_key = 1\n";
+  try {
+    load_config(s);
+    FAIL();
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("inline.toml"), std::string::npos) << e.what();
+  }
+}
+
 // The sample configs in deploy/ load as they are (a key renamed in the code
 // must be renamed there too).
 TEST(config, deploy_samples_load) {

@@ -11,6 +11,7 @@ packages=(
   libtoml11-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev googletest
   wrk bc clang-format clang-tidy python3 iproute2 gnuplot-nox
+  clang-14 libclang-rt-14-dev
   librdkafka-dev kcat openjdk-17-jre-headless maven
   chromium
 )

@@ -4,8 +4,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <set>
+#include <sstream>
 #include <toml.hpp>
+
+#include "common/json.h"
 
 extern char** environ;
 
@@ -63,10 +68,23 @@ void flatten(const toml::value& table, const std::string& prefix, const std::str
 class reader {
  public:
   explicit reader(const config_sources& src) {
-    if (!src.file.empty()) {
+    if (!src.file.empty() || src.file_text) {
+      std::string text;
+      if (src.file_text) {
+        text = *src.file_text;
+      } else {
+        std::ifstream f(src.file, std::ios::binary);
+        if (!f) throw config_error("cannot read config file " + src.file + ": cannot open it");
+        text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+      }
+      // toml11 3.7 reads past the end of its buffer while reporting some
+      // invalid UTF-8 (e.g. an unterminated literal string), and TOML must be
+      // UTF-8 anyway: such a file is refused before it gets there.
+      if (!valid_utf8(text)) throw config_error("cannot read config file " + src.file + ": it is not valid UTF-8");
       toml::value root;
       try {
-        root = toml::parse(src.file);
+        std::istringstream in(text);
+        root = toml::parse(in, src.file);
       } catch (const std::exception& e) {
         throw config_error("cannot read config file " + src.file + ": " + e.what());
       }

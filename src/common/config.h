@@ -158,7 +158,10 @@ struct config {
 };
 
 struct config_sources {
-  std::string file;                                        // empty: no file
+  std::string file;  // empty: no file
+  // The file's TOML text, when the caller has it already (fuzzing, tests);
+  // `file` then only names it in messages.
+  std::optional<std::string> file_text;
   std::vector<std::pair<std::string, std::string>> flags;  // "section.key" -> value
   // Environment; empty means read the process environment.
   std::optional<std::map<std::string, std::string>> env;

@@ -163,6 +163,48 @@ TEST(config, syntax_error_names_the_file) {
   std::remove(file.c_str());
 }
 
+TEST(config, file_text_is_read_like_a_file) {
+  config_sources s = no_env();
+  s.file = "inline.toml";
+  s.file_text = "[gateway]\nmax_connections = 7\n";
+  EXPECT_EQ(load_config(s).gateway.max_connections, 7u);
+  s.file_text = "[gateway]\nno_such_key = 1\n";
+  try {
+    load_config(s);
+    FAIL();
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("inline.toml"), std::string::npos) << e.what();
+  }
+}
+
+// toml11 read past its buffer on this (an unterminated literal string with
+// a byte that is not UTF-8); found by fuzz/config_fuzz.cpp.
+TEST(config, a_file_that_is_not_utf8_is_a_config_error) {
+  for (bool inline_text : {true, false}) {
+    config_sources s = no_env();
+    std::string text = "'\xa7'";
+    if (inline_text) {
+      s.file = "inline.toml";
+      s.file_text = text;
+    } else {
+      s.file = write_temp(text);
+    }
+    try {
+      load_config(s);
+      FAIL();
+    } catch (const config_error& e) {
+      EXPECT_NE(std::string(e.what()).find("UTF-8"), std::string::npos) << e.what();
+    }
+    if (!inline_text) std::remove(s.file.c_str());
+  }
+}
+
+TEST(config, a_missing_file_is_a_config_error) {
+  config_sources s = no_env();
+  s.file = "/nonexistent/chatd.toml";
+  EXPECT_THROW(load_config(s), config_error);
+}
+
 // The sample configs in deploy/ load as they are (a key renamed in the code
 // must be renamed there too).
 TEST(config, deploy_samples_load) {

@@ -264,17 +264,33 @@ TEST_F(pipeline_test, repeated_client_msg_id_stores_once) {
   auto fresh = c().post("/v1/conversations/" + conv + "/messages",
                         json::object{{"client_msg_id", "other-key"}, {"body", "new"}}, a.token);
   EXPECT_EQ(fresh.status, 201) << fresh.raw;
-  // Acked means durable in the queue; the main chat service stores it soon
-  // after (with Kafka, after a consumer fetch).
-  reply h;
-  for (int i = 0; i < 100; ++i) {
-    h = c().get("/v1/conversations/" + conv + "/messages", a.token);
-    if (h.obj().at("messages").as_array().size() >= 2) break;
-    std::this_thread::sleep_for(100ms);
+  // No repeat is stored beside the original. The accepting process stores a
+  // message before its ack, and the main chat service stores every record
+  // it consumes that carries the claimed id (a repeat that got a new id into
+  // the queue would be stored there). The marker is a message sent last: the
+  // main chat service handles a conversation's records in order (one
+  // partition) and only it marks the sender's own message read, so once a's
+  // last read message is the marker, every record before it was handled.
+  auto marker = c().post("/v1/conversations/" + conv + "/messages",
+                         json::object{{"client_msg_id", "marker-key"}, {"body", "marker"}}, a.token);
+  ASSERT_EQ(marker.status, 201) << marker.raw;
+  auto last_read = [&] {
+    auto inbox = c().get("/v1/conversations", a.token);
+    for (const auto& cv : inbox.obj().at("conversations").as_array()) {
+      const auto& r = cv.at("last_read_message_id");
+      if (cv.at("id").as_string() == conv && r.is_string()) return std::string(r.as_string());
+    }
+    return std::string();
+  };
+  auto deadline = std::chrono::steady_clock::now() + main_chat_catch_up;
+  while (last_read() != marker.str("id") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
   }
-  std::this_thread::sleep_for(300ms);  // and nothing more arrives
-  h = c().get("/v1/conversations/" + conv + "/messages", a.token);
-  EXPECT_EQ(h.obj().at("messages").as_array().size(), 2u) << h.raw;
+  ASSERT_EQ(last_read(), marker.str("id"));
+  auto h = c().get("/v1/conversations/" + conv + "/messages", a.token);
+  std::vector<std::string> bodies;  // newest first
+  for (const auto& m : h.obj().at("messages").as_array()) bodies.emplace_back(m.at("body").as_string());
+  EXPECT_EQ(bodies, (std::vector<std::string>{"marker", "new", "once"})) << h.raw;
 }
 
 TEST_F(pipeline_test, three_hundred_messages_in_order) {
@@ -859,22 +875,38 @@ TEST_F(pipeline_test, presence_drives_notifications) {
   EXPECT_EQ(body.at("sender").at("id").as_string(), a.id);
   EXPECT_EQ(body.at("preview").as_string(), "while hidden");
   EXPECT_EQ(body.at("count").as_int64(), 1);
-  std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(calls_for(b.id).size(), 1u);
-  auto stored = c().get("/v1/notifications", b.token);
-  ASSERT_EQ(stored.status, 200);
-  EXPECT_EQ(stored.obj().at("notifications").as_array().size(), 1u);
-  // Offline: also notified.
+  // Offline: also notified. That message is also the marker for "exactly
+  // one call for the hidden message": the main chat service handles the
+  // conversation's messages in order, so a second notification for it (a
+  // redelivered or repeated message) would be created before the marker's
+  // and fall due first (no coalescing here). A webhook retry after a success
+  // is ordered after nothing; failing_webhook_is_retried_until_it_succeeds_once
+  // checks that.
   cb.close();
   deadline = std::chrono::steady_clock::now() + 10s;
   while (presence_of(b.id) != "offline" && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(20ms);
   }
   EXPECT_EQ(presence_of(b.id), "offline");
-  ca.send_message(conv, "while away");
+  auto away = msg_field(ca.send_message(conv, "while away"), "id");
+  auto message_of = [](const webhook_receiver::call& call) {
+    return std::string(json::parse(call.body).at("message_id").as_string());
+  };
+  auto marker_arrived = [&] {
+    for (const auto& call : calls_for(b.id)) {
+      if (message_of(call) == away) return true;
+    }
+    return false;
+  };
   deadline = std::chrono::steady_clock::now() + 10s;
-  while (calls_for(b.id).size() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(calls_for(b.id).size(), 2u);
+  while (!marker_arrived() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  calls = calls_for(b.id);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(message_of(calls[0]), mid);
+  EXPECT_EQ(message_of(calls[1]), away);
+  auto stored = c().get("/v1/notifications", b.token);
+  ASSERT_EQ(stored.status, 200);
+  EXPECT_EQ(stored.obj().at("notifications").as_array().size(), 2u);
   // The sender is never notified of their own messages.
   EXPECT_TRUE(calls_for(a.id).empty());
 }
@@ -885,6 +917,8 @@ TEST(pipeline_process, failing_webhook_is_retried_until_it_succeeds_once) {
   flags.emplace_back("notifications.webhook_url", hook.url());
   flags.emplace_back("notifications.webhook_secret", "s");
   flags.emplace_back("notifications.retry_initial_ms", "20");
+  // Caps every retry wait at 48 ms (40 and the jitter), for the wait below.
+  flags.emplace_back("notifications.retry_max_ms", "40");
   chatd_process p(flags);
   p.start();
   api a(p.gateway());
@@ -893,11 +927,24 @@ TEST(pipeline_process, failing_webhook_is_retried_until_it_succeeds_once) {
   auto conv = create_conversation(a, u, "direct", {s.id});
   chat_client cu;
   ASSERT_TRUE(cu.connect(a, u.token));
-  ASSERT_EQ(type_of(cu.send_message(conv, "are you there?")), "ack");
+  auto first = msg_field(cu.send_message(conv, "are you there?"), "id");
+  ASSERT_FALSE(first.empty());
   ASSERT_TRUE(hook.wait_calls(1, 15s));
-  std::this_thread::sleep_for(500ms);
-  EXPECT_EQ(hook.calls().size(), 1u);
-  EXPECT_EQ(hook.attempts(), 4);
+  // No attempt after the success. The marker is a second message to the same
+  // shop: the main chat service handles the conversation in order, so a
+  // notification made again for the first message comes before the marker's,
+  // and the marker's falls due when it is made. A retry timer wrongly set
+  // after the success is ordered after nothing; it would fall due within the
+  // longest retry wait, so the marker is sent only after that (the one fixed
+  // wait left, 50 ms).
+  std::this_thread::sleep_for(50ms);
+  auto marker = msg_field(cu.send_message(conv, "marker"), "id");
+  ASSERT_TRUE(hook.wait_calls(2, 15s));
+  auto calls = hook.calls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(json::parse(calls[0].body).at("message_id").as_string(), first);
+  EXPECT_EQ(json::parse(calls[1].body).at("message_id").as_string(), marker);
+  EXPECT_EQ(hook.attempts(), 5);  // 3 failed, 1 success, the marker's
 }
 
 TEST(pipeline_process, coalescing_folds_a_burst_into_one_notification) {
@@ -919,11 +966,20 @@ TEST(pipeline_process, coalescing_folds_a_burst_into_one_notification) {
   std::string last;
   for (int i = 0; i < 3; ++i) last = msg_field(cu.send_message(conv, "burst" + std::to_string(i)), "id");
   ASSERT_TRUE(hook.wait_calls(1, 10s));
-  std::this_thread::sleep_for(1000ms);
-  ASSERT_EQ(hook.calls().size(), 1u);
-  auto body = json::parse(hook.calls()[0].body);
+  // No second call for the burst. The marker is a message sent after the
+  // first call: it starts a new notification, due a window after it is made,
+  // while a wrong second notification for the burst would have been made
+  // during the burst and fallen due a window after that, before the marker's.
+  auto marker = msg_field(cu.send_message(conv, "marker"), "id");
+  ASSERT_TRUE(hook.wait_calls(2, 10s));
+  auto calls = hook.calls();
+  ASSERT_EQ(calls.size(), 2u);
+  auto body = json::parse(calls[0].body);
   EXPECT_EQ(body.at("count").as_int64(), 3);
   EXPECT_EQ(body.at("message_id").as_string(), last);
+  auto second = json::parse(calls[1].body);
+  EXPECT_EQ(second.at("count").as_int64(), 1);
+  EXPECT_EQ(second.at("message_id").as_string(), marker);
 }
 
 // A burst far past what the server lets wait: every send is answered, the

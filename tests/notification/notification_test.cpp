@@ -60,6 +60,16 @@ std::set<std::string> keys_of(const json::object& o) {
   return out;
 }
 
+// Whether the receiver got a call for `recipient`: the marker calls the
+// checks that something did not happen wait for.
+bool has_call_for(const webhook_receiver& hook, store::id_t recipient) {
+  for (const auto& c : hook.calls()) {
+    auto body = parse_json_object(c.body);
+    if (body.ok() && body->at("recipient_id").as_string() == format_id(recipient)) return true;
+  }
+  return false;
+}
+
 class notification_webhook : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -244,9 +254,23 @@ TEST_F(notification_webhook, FailingReceiverIsRetriedWithBackoffUntilOneSuccess)
   EXPECT_EQ(metric("chatd_notification_failures_total"), 3u);
   EXPECT_EQ(metric("chatd_notification_deliveries_total"), 1u);
 
-  // Nothing more comes later.
-  std::this_thread::sleep_for(200ms);
-  EXPECT_EQ(hook.count(), 4u);
+  // Nothing more comes later. pending() == 0 means the service holds no
+  // entry for the notification, and a timer whose entry is gone does
+  // nothing, so a further call could only be one a delivery thread had
+  // already started. A notification for another recipient is the marker: its
+  // call reaches the receiver (the 5th call, answered 200), and stop() joins
+  // the delivery threads, so a call still in flight on the other one has
+  // arrived too.
+  auto carol = make_participant(*store_, ids_, "carol");
+  auto marker = make_message(ids_, ids_.next(), alice_, "marker");
+  ASSERT_TRUE(s.notify({carol.id, marker}).ok());
+  ASSERT_TRUE(wait_for([&] { return has_call_for(hook, carol.id); }));
+  s.stop();
+  calls = hook.calls();
+  ASSERT_EQ(calls.size(), 5u);
+  auto last = parse_json_object(calls[4].body);
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(last->at("recipient_id").as_string(), format_id(carol.id));
 }
 
 TEST_F(notification_webhook, ReceiverDownThenUp) {
@@ -288,9 +312,20 @@ TEST_F(notification_webhook, NeverASecondSuccessfulDelivery) {
   restarted.start();
   ASSERT_TRUE(restarted.notify({bob_.id, m}).ok());
   EXPECT_TRUE(wait_for([&] { return restarted.pending() == 0; }));
-  std::this_thread::sleep_for(150ms);  // a wrong second call would come within this
+  // A wrong second call for bob would have been made before pending() came
+  // to 0 (an entry is removed only after its call) or be in flight on a
+  // delivery thread. The marker, a notification for another recipient
+  // through the restarted service, comes after it; stop() joins the threads,
+  // so a call in flight on the other one has arrived too.
+  auto carol = make_participant(*store_, ids_, "carol");
+  ASSERT_TRUE(restarted.notify({carol.id, make_message(ids_, ids_.next(), alice_, "marker")}).ok());
+  ASSERT_TRUE(wait_for([&] { return has_call_for(hook, carol.id); }));
   restarted.stop();
-  EXPECT_EQ(hook.count(), 1u);
+  auto calls = hook.calls();
+  ASSERT_EQ(calls.size(), 2u);
+  auto marker = parse_json_object(calls[1].body);
+  ASSERT_TRUE(marker.ok());
+  EXPECT_EQ(marker->at("recipient_id").as_string(), format_id(carol.id));
   auto rows = store_->list_notifications(bob_.id, 10);
   ASSERT_TRUE(rows.ok());
   EXPECT_EQ(rows->size(), 1u);
@@ -324,8 +359,6 @@ TEST_F(notification_webhook, CoalescedBurstIsOneWebhookCall) {
   EXPECT_EQ(hook.count(), 0u);  // held for the window
   ASSERT_TRUE(wait_for([&] { return hook.count() >= 1; }, 5s));
   ASSERT_TRUE(wait_for([&] { return s.pending() == 0; }));
-  std::this_thread::sleep_for(400ms);  // longer than the window: no second call
-  ASSERT_EQ(hook.count(), 1u);
   auto body = parse_json_object(hook.calls()[0].body);
   ASSERT_TRUE(body.ok());
   EXPECT_EQ(body->at("count").as_int64(), 3);
@@ -333,10 +366,17 @@ TEST_F(notification_webhook, CoalescedBurstIsOneWebhookCall) {
   EXPECT_EQ(body->at("preview").as_string(), "burst 2");
   EXPECT_EQ(metric("chatd_notifications_total"), 1u);
 
-  // After delivery a new message starts a new notification.
+  // After delivery a new message starts a new notification. It is also the
+  // marker for "no second call for the burst": a wrong second notification
+  // would have been created during the burst, so it falls due (300 ms after
+  // its creation) before this one and is taken for delivery first; stop()
+  // joins the delivery threads, so its call has arrived when we look.
   auto late = make_message(ids_, conv, alice_, "later");
   ASSERT_TRUE(s.notify({bob_.id, late}).ok());
-  ASSERT_TRUE(wait_for([&] { return hook.count() == 2; }, 5s));
+  ASSERT_TRUE(wait_for([&] { return hook.count() >= 2; }, 5s));
+  s.stop();
+  ASSERT_EQ(hook.count(), 2u);
+  EXPECT_EQ(metric("chatd_notifications_total"), 2u);
   auto second = parse_json_object(hook.calls()[1].body);
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->at("count").as_int64(), 1);

@@ -2,9 +2,11 @@
 // services above the store port.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 
 #include "store/rocksdb_store.h"
@@ -28,6 +30,21 @@ class temp_store {
   store::chat_store& operator*() { return *db_; }
   store::chat_store* operator->() { return db_.get(); }
   store::chat_store& get() { return *db_; }
+
+  // A participant stored with a fresh id; `name` is its username and
+  // display name.
+  store::participant add_participant(std::uint64_t id, store::participant_kind kind, const std::string& name) {
+    store::participant p;
+    p.id = id;
+    p.kind = kind;
+    p.username = name;
+    p.display_name = name;
+    p.created_at =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    if (!db_->create_participant(p)) throw std::runtime_error("temp_store: cannot create participant " + name);
+    return p;
+  }
 
  private:
   std::filesystem::path dir_;

@@ -97,6 +97,14 @@ bool hopeless(errc c) {
          c == errc::too_large;
 }
 
+}  // namespace
+
+bool consume_loop::should_give_up(errc code, int& unexplained) const {
+  return !transient(code) && (hopeless(code) || ++unexplained >= policy_.max_attempts);
+}
+
+namespace {
+
 std::string describe(const queue::record& r) {
   return r.topic + "/" + std::to_string(r.partition) + "@" + std::to_string(r.offset);
 }
@@ -111,7 +119,7 @@ bool consume_loop::run_batch(const std::vector<queue::record>& batch) {
     if (s) return true;
     if (stopping_) return false;
     ++failures;
-    if (!transient(s.err().code) && (hopeless(s.err().code) || ++unexplained >= policy_.max_attempts)) {
+    if (should_give_up(s.err().code, unexplained)) {
       spdlog::warn("{}: a batch of {} failed ({}); trying its records one by one", name_, batch.size(),
                    s.err().message);
       for (const auto& r : batch) {
@@ -133,7 +141,7 @@ bool consume_loop::run_record(const queue::record& r, const std::function<status
     if (s) return true;
     if (stopping_) return false;
     ++failures;
-    if (!transient(s.err().code) && (hopeless(s.err().code) || ++unexplained >= policy_.max_attempts)) {
+    if (should_give_up(s.err().code, unexplained)) {
       return give_up(r, s.err(), failures);
     }
     spdlog::warn("{}: record {} failed, retrying: {}", name_, describe(r), s.err().message);

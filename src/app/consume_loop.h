@@ -72,6 +72,10 @@ class consume_loop {
   // left it undone.
   bool run_record(const queue::record& r, const std::function<status()>& attempt);
   bool give_up(const queue::record& r, const error& why, int attempts);
+  // Whether a failure with `code` ends the retries: at once for the
+  // record's own fault, after max_attempts unexplained ones (counted in
+  // `unexplained`), never while a dependency is down.
+  bool should_give_up(errc code, int& unexplained) const;
   // Sleeps the backoff for `failures` consecutive failures (>= 1), waking
   // early when the loop stops.
   void back_off(int failures);

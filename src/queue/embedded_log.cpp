@@ -193,6 +193,16 @@ class log_engine {
     auto it = topics_.find(name);
     return it == topics_.end() ? nullptr : it->second.get();
   }
+  // Under mu_: the partition, or errc::unavailable when closed, not_found
+  // when the topic or partition does not exist.
+  result<const partition_state*> find_partition_locked(std::string_view topic, std::int32_t partition) {
+    if (closed_) return closed_error();
+    auto* t = find_topic_locked(topic);
+    if (!t || partition < 0 || partition >= static_cast<std::int32_t>(t->partitions.size())) {
+      return make_error(errc::not_found, "queue: no such topic or partition");
+    }
+    return static_cast<const partition_state*>(t->partitions[partition].get());
+  }
   result<topic_state*> get_or_create_topic(std::string_view name, std::int32_t partitions);
   void rebalance_locked(group_state& g);
   void writer_loop();
@@ -444,13 +454,9 @@ result<std::int32_t> log_engine::partition_count(std::string_view topic) {
 
 result<watermarks> log_engine::watermark_offsets(std::string_view topic, std::int32_t partition) {
   std::lock_guard lock(mu_);
-  if (closed_) return closed_error();
-  auto* t = find_topic_locked(topic);
-  if (!t || partition < 0 || partition >= static_cast<std::int32_t>(t->partitions.size())) {
-    return make_error(errc::not_found, "queue: no such topic or partition");
-  }
-  const auto& ps = *t->partitions[partition];
-  return watermarks{ps.low, ps.high};
+  auto ps = find_partition_locked(topic, partition);
+  if (!ps) return std::move(ps).err();
+  return watermarks{(*ps)->low, (*ps)->high};
 }
 
 result<std::vector<record>> log_engine::read(std::string_view topic, std::int32_t partition, std::int64_t from,
@@ -460,15 +466,11 @@ result<std::vector<record>> log_engine::read(std::string_view topic, std::int32_
   std::int64_t high = 0;
   {
     std::lock_guard lock(mu_);
-    if (closed_) return closed_error();
-    auto* t = find_topic_locked(topic);
-    if (!t || partition < 0 || partition >= static_cast<std::int32_t>(t->partitions.size())) {
-      return make_error(errc::not_found, "queue: no such topic or partition");
-    }
-    const auto& ps = *t->partitions[partition];
-    prefix = ps.prefix;
-    high = ps.high;  // only what is published: a record being written is not read
-    from = std::max(from, ps.low);
+    auto ps = find_partition_locked(topic, partition);
+    if (!ps) return std::move(ps).err();
+    prefix = (*ps)->prefix;
+    high = (*ps)->high;  // only what is published: a record being written is not read
+    from = std::max(from, (*ps)->low);
   }
   std::vector<record> out;
   if (from >= high) return out;

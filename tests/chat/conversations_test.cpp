@@ -23,14 +23,7 @@ class conversations_test : public ::testing::Test {
     group = conversations.create(creator, store::conversation_kind::group, {member.id}, "team")->first.conv.id;
   }
   store::participant person(store::participant_kind k, const std::string& name) {
-    store::participant p;
-    p.id = ids.next();
-    p.kind = k;
-    p.username = name;
-    p.display_name = name;
-    p.created_at = now_ms();
-    EXPECT_TRUE(db->create_participant(p));
-    return p;
+    return db.add_participant(ids.next(), k, name);
   }
   bool is_member(std::uint64_t conv, const store::participant& p) { return *db->is_member(conv, p.id); }
 

@@ -47,14 +47,7 @@ class messages_test : public ::testing::Test {
     conv = conversations.create(alice, store::conversation_kind::direct, {bob.id}, "")->first.conv.id;
   }
   store::participant person(store::participant_kind k, const std::string& name) {
-    store::participant p;
-    p.id = ids.next();
-    p.kind = k;
-    p.username = name;
-    p.display_name = name;
-    p.created_at = now_ms();
-    EXPECT_TRUE(db->create_participant(p));
-    return p;
+    return db.add_participant(ids.next(), k, name);
   }
   origin here() { return origin{"test", 1, now_ms()}; }
 

@@ -94,6 +94,7 @@ class chat_server_component final : public component {
     so.max_connections = cs.max_connections + 64;
     so.ws_max_queued_frames = cs.max_queued_frames;
     so.ws_idle_timeout = std::chrono::milliseconds(ctx.cfg().presence.timeout_ms);
+    so.tls = {cs.tls_cert_file, cs.tls_key_file};
     http_ = std::make_unique<net::http_server>(ctx.io(), ctx.workers(), routes_, so);
   }
 
@@ -101,7 +102,8 @@ class chat_server_component final : public component {
     loop_.start();
     auto bound = http_->start();
     const auto& cfg = ctx_.cfg();
-    std::string url = cfg.chat_server.public_url.empty() ? "ws://" + bound + "/v1/ws" : cfg.chat_server.public_url;
+    const char* scheme = cfg.chat_server.tls_cert_file.empty() ? "ws://" : "wss://";
+    std::string url = cfg.chat_server.public_url.empty() ? scheme + bound + "/v1/ws" : cfg.chat_server.public_url;
     auto max = static_cast<double>(cfg.chat_server.max_connections);
     heartbeat_ = std::make_unique<discovery::heartbeat_loop>(
         ctx_.registry(),

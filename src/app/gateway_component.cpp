@@ -27,6 +27,7 @@ net::server_options gateway_options(const config& cfg) {
   o.max_header_bytes = cfg.gateway.max_header_bytes;
   o.max_connections = cfg.gateway.max_connections;
   o.request_timeout = std::chrono::milliseconds(cfg.gateway.request_timeout_ms);
+  o.tls = {cfg.gateway.tls_cert_file, cfg.gateway.tls_key_file};
   return o;
 }
 

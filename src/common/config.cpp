@@ -275,6 +275,14 @@ class section {
 
 constexpr std::int64_t big = std::int64_t{1} << 40;
 
+// A listener's TLS files come together: one without the other is a mistake
+// that would otherwise start a plain listener or fail obscurely.
+void require_pair(const std::string& section, const std::string& cert, const std::string& key) {
+  if (cert.empty() != key.empty()) {
+    throw config_error(section + ".tls_cert_file and " + section + ".tls_key_file must be set together");
+  }
+}
+
 }  // namespace
 
 config load_config(const config_sources& sources) {
@@ -298,6 +306,9 @@ config load_config(const config_sources& sources) {
     s.integer("max_connections", c.gateway.max_connections, 1, 1'000'000);
     s.integer("request_timeout_ms", c.gateway.request_timeout_ms, 100, big);
     s.str("web_root", c.gateway.web_root);
+    s.str("tls_cert_file", c.gateway.tls_cert_file);
+    s.str("tls_key_file", c.gateway.tls_key_file);
+    require_pair("gateway", c.gateway.tls_cert_file, c.gateway.tls_key_file);
   }
   {
     section s(r, "chat_server");
@@ -312,6 +323,9 @@ config load_config(const config_sources& sources) {
     s.integer("max_sends_in_flight", c.chat_server.max_sends_in_flight, 1, 1'000'000);
     s.integer("max_send_wait_ms", c.chat_server.max_send_wait_ms, 1, 600'000);
     s.integer("heartbeat_ms", c.chat_server.heartbeat_ms, 50, 60'000);
+    s.str("tls_cert_file", c.chat_server.tls_cert_file);
+    s.str("tls_key_file", c.chat_server.tls_key_file);
+    require_pair("chat_server", c.chat_server.tls_cert_file, c.chat_server.tls_key_file);
   }
   {
     section s(r, "storage");
@@ -439,9 +453,11 @@ std::vector<std::pair<std::string, std::string>> describe_config(const config& c
       {"node.id", std::to_string(c.node.id)},
       {"gateway.listen", c.gateway.listen},
       {"gateway.web_root", c.gateway.web_root},
+      {"gateway.tls_cert_file", c.gateway.tls_cert_file},
       {"chat_server.listen", c.chat_server.listen},
       {"chat_server.public_url", c.chat_server.public_url},
       {"chat_server.region", c.chat_server.region},
+      {"chat_server.tls_cert_file", c.chat_server.tls_cert_file},
       {"storage.backend", c.storage.backend},
       {"storage.path", c.storage.path},
       {"storage.hosts", c.storage.hosts},

@@ -36,6 +36,9 @@ struct gateway_config {
   std::size_t max_connections = 10000;
   std::int64_t request_timeout_ms = 30000;
   std::string web_root;  // the browser client (web/dist); load_config sets the compile-time default, empty: off
+  // https on the listener: PEM certificate chain and key, both or neither.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 struct chat_server_config {
@@ -50,6 +53,10 @@ struct chat_server_config {
   std::size_t max_sends_in_flight = 2048;  // in the process; more are answered `unavailable` at once
   std::int64_t max_send_wait_ms = 1000;    // a send that waited longer to be handled is answered `unavailable`
   std::int64_t heartbeat_ms = 2000;
+  // wss on the listener (and a wss:// default public_url): PEM certificate
+  // chain and key, both or neither.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 struct storage_config {

@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "net/http_internal.h"
+#include "net/tls_context.h"
 
 namespace chatd::net {
 
@@ -217,22 +218,6 @@ std::optional<std::string_view> client_response::header(std::string_view lower_n
 
 namespace {
 
-// Every outgoing https request: TLS 1.2 or newer, the system's trust store
-// (SSL_CERT_FILE and SSL_CERT_DIR override it, as for any OpenSSL client),
-// and the peer's certificate checked against the host name or address.
-// Built once: loading the trust store costs milliseconds.
-ssl::context& client_tls_context() {
-  static ssl::context ctx = [] {
-    ssl::context c(ssl::context::tls_client);
-    c.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                  ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-    c.set_default_verify_paths();
-    c.set_verify_mode(ssl::verify_peer);
-    return c;
-  }();
-  return ctx;
-}
-
 result<client_response> https_request(const detail::parsed_url& u, bhttp::request<bhttp::string_body>& req,
                                       std::chrono::milliseconds timeout) {
   asio::io_context ioc{1};
@@ -323,9 +308,13 @@ result<client_response> http_connection::request(std::string_view method, std::s
 // ---- ws_client -----------------------------------------------------------------
 
 struct ws_client::impl {
+  using plain_ws = websocket::stream<beast::tcp_stream>;
+  using tls_ws = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+
   asio::io_context ioc{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  std::unique_ptr<websocket::stream<beast::tcp_stream>> ws;
+  std::unique_ptr<plain_ws> ws;  // ws://, or
+  std::unique_ptr<tls_ws> wss;   // wss://
   std::thread thread;
 
   std::mutex mu;
@@ -336,6 +325,16 @@ struct ws_client::impl {
   std::atomic<bool> connected{false};
   bool write_busy = false;     // io thread only
   bool close_started = false;  // io thread only
+
+  // Calls f with whichever stream is open (io thread, or before it runs).
+  template <class F>
+  void with_stream(F&& f) {
+    if (ws) {
+      f(*ws);
+    } else if (wss) {
+      f(*wss);
+    }
+  }
 
   void push(frame f, bool last) {
     {
@@ -354,8 +353,8 @@ struct ws_client::impl {
     return terminal.has_value();
   }
 
-  static asio::awaitable<void> reader(impl* self) {
-    auto& ws = *self->ws;
+  template <class Ws>
+  static asio::awaitable<void> reader(impl* self, Ws& ws) {
     for (;;) {
       beast::flat_buffer buffer;
       auto [ec, n] = co_await ws.async_read(buffer, use_tuple);
@@ -381,6 +380,56 @@ struct ws_client::impl {
     }
   }
 
+  // The opening handshake (TCP, TLS for wss, the upgrade) within the stream's expiry.
+  template <class Ws>
+  asio::awaitable<void> open(Ws& ws, const detail::parsed_url& u, const std::string& host,
+                             std::optional<status>& outcome) {
+    auto& tcp_layer = beast::get_lowest_layer(ws);
+    auto ec = co_await connect_stream(tcp_layer, u.host, u.port);
+    if (ec == beast::error::timeout) {
+      outcome = unavailable("timeout");
+      co_return;
+    }
+    if (ec) {
+      outcome = unavailable("cannot connect to " + host + ": " + ec.message());
+      co_return;
+    }
+    if constexpr (std::is_same_v<Ws, tls_ws>) {
+      auto& tls = ws.next_layer();
+      error_code ip_ec;
+      (void)asio::ip::make_address(u.host, ip_ec);
+      // SNI names hosts only (RFC 6066 3); the certificate must name the
+      // host, or carry the address.
+      if (ip_ec && SSL_set_tlsext_host_name(tls.native_handle(), u.host.c_str()) != 1) {
+        outcome = unavailable("cannot set the TLS server name " + u.host);
+        co_return;
+      }
+      tls.set_verify_callback(ssl::host_name_verification(u.host));
+      auto [tec] = co_await tls.async_handshake(ssl::stream_base::client, use_tuple);
+      if (tec) {
+        outcome = unavailable("TLS handshake with " + host + " failed: " + tec.message());
+        co_return;
+      }
+    }
+    websocket::response_type res;
+    auto [hec] = co_await ws.async_handshake(res, host, u.target, use_tuple);
+    if (hec == beast::error::timeout) {
+      outcome = unavailable("timeout");
+      co_return;
+    }
+    if (hec) {
+      if (res.result_int() != 0 && res.result() != bhttp::status::switching_protocols) {
+        refused_status = static_cast<int>(res.result_int());
+        outcome = unavailable("HTTP " + std::to_string(res.result_int()) + ": " + res.body());
+      } else {
+        outcome = unavailable("websocket handshake failed: " + hec.message());
+      }
+      co_return;
+    }
+    tcp_layer.expires_never();
+    outcome = status{};
+  }
+
   status write(std::string data, bool text) {
     if (!connected) return unavailable("not connected");
     if (reader_done()) return unavailable("connection closed");
@@ -392,16 +441,22 @@ struct ws_client::impl {
         return;
       }
       write_busy = true;
-      ws->text(text);  // Beast does not validate what it sends: invalid UTF-8 goes out as is
-      ws->async_write(asio::buffer(*data), [this, done, data](error_code ec, std::size_t) {
-        write_busy = false;
-        done->set_value(ec);
+      with_stream([&](auto& s) {
+        s.text(text);  // Beast does not validate what it sends: invalid UTF-8 goes out as is
+        s.async_write(asio::buffer(*data), [this, done, data](error_code ec, std::size_t) {
+          write_busy = false;
+          done->set_value(ec);
+        });
       });
     });
     if (fut.wait_for(ws_write_timeout) != std::future_status::ready) return unavailable("write timeout");
     auto ec = fut.get();
     if (ec) return unavailable("write failed: " + ec.message());
     return {};
+  }
+
+  void close_socket() {
+    with_stream([](auto& s) { beast::get_lowest_layer(s).close(); });
   }
 };
 
@@ -412,7 +467,7 @@ ws_client::~ws_client() {
   if (!s.thread.joinable()) return;
   if (!s.reader_done()) close(ws_close_normal);
   // Everything pending ends once the socket is closed; then run() runs out of work.
-  asio::post(s.ioc, [&s] { beast::get_lowest_layer(*s.ws).close(); });
+  asio::post(s.ioc, [&s] { s.close_socket(); });
   s.work.reset();
   {
     std::unique_lock lock(s.mu);
@@ -424,53 +479,35 @@ ws_client::~ws_client() {
 
 status ws_client::connect(std::string_view url, const header_list& headers, std::chrono::milliseconds timeout) {
   auto& s = *impl_;
-  if (s.connected || s.ws) return make_error(errc::bad_request, "ws_client: already connected");
+  if (s.connected || s.ws || s.wss) return make_error(errc::bad_request, "ws_client: already connected");
   detail::parsed_url u;
-  if (!detail::parse_url(url, u) || u.scheme != "ws") {
-    return make_error(errc::bad_request, "not a ws:// URL: " + std::string(url));
+  if (!detail::parse_url(url, u) || (u.scheme != "ws" && u.scheme != "wss")) {
+    return make_error(errc::bad_request, "not a ws:// or wss:// URL: " + std::string(url));
   }
   s.refused_status = 0;
-  s.ws = std::make_unique<websocket::stream<beast::tcp_stream>>(s.ioc);
-  auto& ws = *s.ws;
-  ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
-    for (const auto& [name, value] : headers) req.set(name, value);
-  }));
-
+  if (u.scheme == "wss") {
+    s.wss = std::make_unique<impl::tls_ws>(s.ioc, client_tls_context());
+  } else {
+    s.ws = std::make_unique<impl::plain_ws>(s.ioc);
+  }
   std::optional<status> outcome;
   const std::string host = host_header(u.host, u.port);
-  asio::co_spawn(
-      s.ioc,
-      [&]() -> asio::awaitable<void> {
-        auto& tcp_layer = beast::get_lowest_layer(ws);
-        tcp_layer.expires_after(timeout);
-        auto ec = co_await connect_stream(tcp_layer, u.host, u.port);
-        if (ec) {
-          outcome = unavailable("cannot connect to " + host + ": " + ec.message());
-          co_return;
-        }
-        websocket::response_type res;
-        auto [hec] = co_await ws.async_handshake(res, host, u.target, use_tuple);
-        if (hec) {
-          if (res.result_int() != 0 && res.result() != bhttp::status::switching_protocols) {
-            s.refused_status = static_cast<int>(res.result_int());
-            outcome = unavailable("HTTP " + std::to_string(res.result_int()) + ": " + res.body());
-          } else {
-            outcome = unavailable("websocket handshake failed: " + hec.message());
-          }
-          co_return;
-        }
-        tcp_layer.expires_never();
-        outcome = status{};
-      },
-      asio::detached);
+  s.with_stream([&](auto& ws) {
+    ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
+      for (const auto& [name, value] : headers) req.set(name, value);
+    }));
+    beast::get_lowest_layer(ws).expires_after(timeout);
+    asio::co_spawn(s.ioc, s.open(ws, u, host, outcome), asio::detached);
+  });
   s.ioc.run_for(timeout);
   if (!outcome || !outcome->ok()) {
     const bool timed_out = !outcome.has_value();
     // Let anything still pending finish before the stream goes away.
-    beast::get_lowest_layer(ws).close();
+    s.close_socket();
     s.ioc.restart();
     s.ioc.run();
     s.ws.reset();
+    s.wss.reset();
     s.ioc.restart();
     if (timed_out || !outcome) return unavailable("timeout");
     return std::move(*outcome);
@@ -478,7 +515,7 @@ status ws_client::connect(std::string_view url, const header_list& headers, std:
 
   s.ioc.restart();
   s.work.emplace(asio::make_work_guard(s.ioc));
-  asio::co_spawn(s.ioc, impl::reader(&s), asio::detached);
+  s.with_stream([&](auto& ws) { asio::co_spawn(s.ioc, impl::reader(&s, ws), asio::detached); });
   s.connected = true;
   s.thread = std::thread([&s] { s.ioc.run(); });
   return {};
@@ -510,15 +547,17 @@ void ws_client::close(std::uint16_t code) {
   auto& s = *impl_;
   if (!s.connected || s.reader_done()) return;
   asio::post(s.ioc, [&s, code] {
-    if (s.close_started || !s.ws->is_open()) return;
-    s.close_started = true;
-    s.ws->async_close(websocket::close_reason(code), [](error_code) {});
+    s.with_stream([&](auto& ws) {
+      if (s.close_started || !ws.is_open()) return;
+      s.close_started = true;
+      ws.async_close(websocket::close_reason(code), [](error_code) {});
+    });
   });
   std::unique_lock lock(s.mu);
   if (s.cv.wait_for(lock, std::chrono::seconds{3}, [&] { return s.terminal.has_value(); })) return;
   lock.unlock();
   // The server did not answer the close: drop the connection.
-  asio::post(s.ioc, [&s] { beast::get_lowest_layer(*s.ws).close(); });
+  asio::post(s.ioc, [&s] { s.close_socket(); });
   lock.lock();
   s.cv.wait_for(lock, std::chrono::seconds{1}, [&] { return s.terminal.has_value(); });
 }

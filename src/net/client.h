@@ -55,8 +55,9 @@ class ws_client {
   ws_client(const ws_client&) = delete;
   ws_client& operator=(const ws_client&) = delete;
 
-  // `url` is "ws://host:port/path?query". On a refused upgrade the error's
-  // message holds "HTTP <status>: <body>" and http_status() tells the status.
+  // `url` is "ws://host:port/path?query" or "wss://..." (TLS as for https).
+  // On a refused upgrade the error's message holds "HTTP <status>: <body>"
+  // and http_status() tells the status.
   status connect(std::string_view url, const header_list& headers = {},
                  std::chrono::milliseconds timeout = std::chrono::milliseconds{10'000});
   int http_status() const;  // status of a refused upgrade, else 0

@@ -38,8 +38,19 @@ class io_pool {
   std::unique_ptr<impl> impl_;
 };
 
+// TLS on a listener (https/wss). Both files set: every connection starts
+// with a TLS handshake (TLS 1.2 or 1.3, forward-secret AEAD ciphers only);
+// both empty: plain TCP. The files are read at start(), which throws
+// std::runtime_error naming the file when one cannot be used.
+struct tls_options {
+  std::string cert_file;  // PEM: the certificate, then any intermediates
+  std::string key_file;   // PEM: its private key
+  bool enabled() const { return !cert_file.empty() || !key_file.empty(); }
+};
+
 struct server_options {
   std::string listen = "127.0.0.1:0";
+  tls_options tls;
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_body_bytes = 1024 * 1024;
   std::chrono::milliseconds request_timeout{30'000};  // read of one request, and keep-alive idle

@@ -30,7 +30,9 @@ struct reply {
 
 class api {
  public:
-  explicit api(std::string hostport) : base_("http://" + std::move(hostport)) {}
+  // "host:port" (plain http) or a base URL with its scheme ("https://host:port").
+  explicit api(std::string hostport)
+      : base_(hostport.find("://") == std::string::npos ? "http://" + hostport : std::move(hostport)) {}
   reply call(std::string_view method, std::string_view path, std::string_view body = {}, const std::string& token = {},
              net::header_list headers = {}) const {
     if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);

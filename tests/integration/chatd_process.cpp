@@ -279,6 +279,12 @@ std::vector<std::string> chatd_process::process_addresses() const {
   return {gateway()};
 }
 
+std::string chatd_process::gateway_url() const {
+  bool tls = false;
+  for (const auto& [k, v] : flags_) tls = tls || (k == "gateway.tls_cert_file" && !v.empty());
+  return (tls ? "https://" : "http://") + gateway();
+}
+
 std::vector<std::string> chatd_process::chat_servers() const {
   if (cluster_) return chat_servers_;
   return {address("chat-server")};
@@ -346,7 +352,7 @@ void chatd_process::start(std::chrono::milliseconds timeout) {
       if (word == "listening") listeners_[role] = addr;
     }
   }
-  auto r = net::http_request_sync("GET", "http://" + gateway() + "/healthz");
+  auto r = net::http_request_sync("GET", gateway_url() + "/healthz");
   if (!r || r->status != 200) throw std::runtime_error("chatd /healthz did not answer 200:\n" + log());
 }
 

@@ -49,6 +49,8 @@ class chatd_process {
   // cluster uses (its own, in a namespace, with CHATD_CLUSTER_NETNS).
   void restart_engine(const std::string& engine);
   std::string gateway() const { return address("gateway"); }
+  // "http://host:port", or https:// when the gateway was given a certificate.
+  std::string gateway_url() const;
   const std::string& data_dir() const { return data_dir_; }
   std::string log() const;  // what it wrote to stderr
 

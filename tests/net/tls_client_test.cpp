@@ -7,14 +7,11 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <random>
 #include <string>
 #include <thread>
 
 #include "net/client.h"
+#include "test_pki.h"
 
 namespace chatd::net {
 namespace {
@@ -23,42 +20,8 @@ namespace asio = boost::asio;
 namespace ssl = boost::asio::ssl;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
-namespace fs = std::filesystem;
 
-int run(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
-
-// A CA, and server certificates it signs for the given subjectAltNames.
-class test_pki {
- public:
-  test_pki() {
-    std::random_device rd;
-    dir_ = fs::temp_directory_path() / ("chatd-tls-" + std::to_string(rd()));
-    fs::create_directories(dir_);
-  }
-  ~test_pki() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  void make_ca(const std::string& name) {
-    ASSERT_EQ(run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=" + name +
-                  " -keyout " + path(name + ".key") + " -out " + path(name + ".pem")),
-              0);
-  }
-  void make_server(const std::string& name, const std::string& ca, const std::string& san) {
-    std::ofstream(path(name + ".ext")) << "subjectAltName=" << san << "\n";
-    ASSERT_EQ(run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + name + " -keyout " +
-                  path(name + ".key") + " -out " + path(name + ".csr")),
-              0);
-    ASSERT_EQ(
-        run("openssl x509 -req -days 1 -in " + path(name + ".csr") + " -CA " + path(ca + ".pem") + " -CAkey " +
-            path(ca + ".key") + " -CAcreateserial -extfile " + path(name + ".ext") + " -out " + path(name + ".pem")),
-        0);
-  }
-  std::string path(const std::string& file) const { return (dir_ / file).string(); }
-
- private:
-  fs::path dir_;
-};
+using testing_support::test_pki;
 
 // Answers one request over TLS with 200 and the request's body.
 class tls_server {

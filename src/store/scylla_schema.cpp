@@ -1,10 +1,14 @@
 // The ScyllaDB store's schema: the statements of schema/*.cql (compiled in),
 // applied at open when scylla_options::create_schema is set.
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store/scylla_store_internal.h"
@@ -88,6 +92,22 @@ status apply_schema_statement(cql::session& s, const std::string& cql) {
   return std::move(r).err();
 }
 
+// apply_schema_statement, tried again after a timeout or an unreachable
+// cluster (errc::unavailable): a schema change that timed out may still be
+// applied, and every statement is safe to repeat (CREATE ... IF NOT EXISTS;
+// ADD only for a missing column).
+status apply_schema_statement_retrying(cql::session& s, const std::string& cql) {
+  constexpr int attempts = 4;
+  auto backoff = std::chrono::seconds(1);
+  for (int attempt = 1;; ++attempt) {
+    auto r = apply_schema_statement(s, cql);
+    if (r || r.err().code != errc::unavailable || attempt == attempts) return r;
+    spdlog::warn("scylla store: schema statement failed ({}), retrying in {} s", r.err().message, backoff.count());
+    std::this_thread::sleep_for(backoff);
+    backoff *= 2;
+  }
+}
+
 std::string replication_of(const scylla_options& o) {
   std::string rf = std::to_string(o.replication_factor);
   if (o.local_dc.empty()) return "{'class': 'SimpleStrategy', 'replication_factor': " + rf + "}";
@@ -104,7 +124,7 @@ void apply_schema(cql::session& s, const scylla_options& o) {
   for (const char* file : schema_files) {
     for (auto& stmt : split_statements(file)) {
       std::string cql = replace_all(replace_all(stmt, "${keyspace}", o.keyspace), "${replication}", replication);
-      auto r = apply_schema_statement(s, cql);
+      auto r = apply_schema_statement_retrying(s, cql);
       if (!r) throw std::runtime_error("applying the schema failed: " + r.err().message + "\n" + cql);
     }
   }

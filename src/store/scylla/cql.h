@@ -164,7 +164,8 @@ class session {
   // page_size <= 0: the whole result; otherwise one page from `paging_state`.
   pending execute(const prepared& p, values v, std::int32_t page_size = 0, std::string_view paging_state = {});
   pending execute(batch b, bool idempotent);
-  // An unprepared statement without values (schema).
+  // An unprepared statement without values (schema), given at least 30 s
+  // (not request_timeout_ms): schema changes are slow on a loaded cluster.
   pending query(const std::string& cql);
 
   result<rows> run(const prepared& p, values v) { return execute(p, std::move(v)).wait(); }

@@ -29,6 +29,7 @@ use scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
 use scylla::response::{PagingState, PagingStateResponse};
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::unprepared::Statement;
 use scylla::value::{CqlValue, Row};
 
 // ------------------------------------------------------------------ errors --
@@ -243,7 +244,14 @@ pub struct chatd_cql_config {
 
 pub struct chatd_cql_session {
     session: Option<Arc<Session>>,
+    /// Client timeout of unprepared (schema) statements: see chatd_cql_query.
+    schema_timeout: Duration,
 }
+
+/// The least client timeout of a schema statement. CREATE / ALTER waits
+/// until the cluster has applied the change, which on a loaded machine takes
+/// longer than the few seconds a data request is given.
+const MIN_SCHEMA_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Drop for chatd_cql_session {
     fn drop(&mut self) {
@@ -291,12 +299,11 @@ pub unsafe extern "C" fn chatd_cql_connect(
         // coordinators are picked in another one.
         policy = policy.prefer_datacenter(local_dc).permit_dc_failover(false);
     }
+    let request_timeout = Duration::from_millis(cfg.request_timeout_ms.max(1) as u64);
     let profile = ExecutionProfile::builder()
         .consistency(consistency)
         .serial_consistency(Some(SerialConsistency::LocalSerial))
-        .request_timeout(Some(Duration::from_millis(
-            cfg.request_timeout_ms.max(1) as u64
-        )))
+        .request_timeout(Some(request_timeout))
         .load_balancing_policy(policy.build())
         .build();
     let builder = SessionBuilder::new()
@@ -309,6 +316,7 @@ pub unsafe extern "C" fn chatd_cql_connect(
     match runtime().block_on(builder.build()) {
         Ok(s) => Box::into_raw(Box::new(chatd_cql_session {
             session: Some(Arc::new(s)),
+            schema_timeout: request_timeout.max(MIN_SCHEMA_TIMEOUT),
         })),
         Err(e) => {
             error_string(error, CHATD_CQL_UNAVAILABLE, e.to_string());
@@ -328,15 +336,19 @@ fn session_of(s: *mut chatd_cql_session) -> Arc<Session> {
     unsafe { (*s).session.as_ref().expect("live session").clone() }
 }
 
-/// Runs one unprepared statement without values (schema statements).
+/// Runs one unprepared statement without values (schema statements), with
+/// the session's request timeout raised to at least MIN_SCHEMA_TIMEOUT.
 #[no_mangle]
 pub unsafe extern "C" fn chatd_cql_query(
     s: *mut chatd_cql_session,
     cql: *const c_char,
 ) -> *mut chatd_cql_future {
     let session = session_of(s);
-    let cql = str_arg(cql).to_string();
-    spawn(async move { chatd_cql_result::from_execution(session.query_unpaged(cql, &[]).await) })
+    let mut statement = Statement::new(str_arg(cql).to_string());
+    statement.set_request_timeout(Some((*s).schema_timeout));
+    spawn(
+        async move { chatd_cql_result::from_execution(session.query_unpaged(statement, &[]).await) },
+    )
 }
 
 // ---------------------------------------------------------------- prepared --

@@ -60,7 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (bool ws : {false, true}) {
     auto m = routes().find(req, ws);
     // A match names a pattern, and every "{param}" of it got a value.
-    if ((m.handler || m.ws) && m.pattern.empty()) __builtin_trap();
+    if ((m.handler || m.async || m.ws) && m.pattern.empty()) __builtin_trap();
     for (const auto& [k, v] : req.params) {
       if (v.empty()) __builtin_trap();
     }

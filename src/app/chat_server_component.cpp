@@ -3,7 +3,6 @@
 // with ?since=), its heartbeat to discovery and its presence lease. It reads
 // its own delivery topic with routed delivery (ADR 009), else every message
 // and event.
-#include <condition_variable>
 #include <mutex>
 #include <random>
 #include <thread>

@@ -49,15 +49,32 @@ struct gateway::impl {
   // Which of the participant's buckets a route spends from.
   enum class spends { write, read };
 
+  // The caller of an authenticated route, once its token and its bucket let it in.
+  result<store::participant> admit(http_request& req, spends kind) {
+    auto token = net::bearer_token(req, false);
+    if (!token) return make_error(errc::unauthorized, "missing bearer token");
+    auto who = d.participants.authenticate(*token);
+    if (!who) return std::move(who).err();
+    auto& bucket = kind == spends::write ? d.limits.writes : d.limits.reads;
+    if (!bucket.allow(format_id(who->id))) return make_error(errc::rate_limited, "too many requests, slow down");
+    return who;
+  }
+
   net::http_handler authed(authed_handler h, spends kind) {
     return [this, h = std::move(h), kind](http_request& req) -> http_response {
-      auto token = net::bearer_token(req, false);
-      if (!token) return error_reply(errc::unauthorized, "missing bearer token");
-      auto who = d.participants.authenticate(*token);
+      auto who = admit(req, kind);
       if (!who) return error_reply(who.err());
-      auto& bucket = kind == spends::write ? d.limits.writes : d.limits.reads;
-      if (!bucket.allow(format_id(who->id))) return error_reply(errc::rate_limited, "too many requests, slow down");
       return h(req, *who);
+    };
+  }
+
+  using authed_async_handler = std::function<void(http_request&, const store::participant&, net::http_responder)>;
+
+  net::async_http_handler authed_async(authed_async_handler h, spends kind) {
+    return [this, h = std::move(h), kind](http_request& req, net::http_responder respond) {
+      auto who = admit(req, kind);
+      if (!who) return respond(error_reply(who.err()));
+      h(req, *who, std::move(respond));
     };
   }
 
@@ -256,18 +273,22 @@ struct gateway::impl {
 
   static chat::origin http_origin() { return chat::origin{"http", 0, now_ms()}; }
 
-  http_response send_message(http_request& req, const store::participant& who) {
+  // Answers once the queue confirmed the message: no worker waits for it
+  // (a broker outage would otherwise hold every worker, /healthz's too).
+  void send_message(http_request& req, const store::participant& who, const net::http_responder& respond) {
     auto id = path_id(req, "id");
-    if (!id) return error_reply(errc::not_found, "conversation not found");
+    if (!id) return respond(error_reply(errc::not_found, "conversation not found"));
     auto body = parse_json_object(req.body);
-    if (!body) return error_reply(body.err());
+    if (!body) return respond(error_reply(body.err()));
     json_fields f(*body);
     auto cmid = f.str("client_msg_id", false);
     auto text = f.str("body", true);
-    if (auto s = f.finish(); !s) return error_reply(s.err());
-    auto r = d.messages->send(who, *id, cmid.value_or(""), *text, http_origin());
-    if (!r) return error_reply(r.err());
-    return json_reply(r->duplicate ? 200 : 201, chat::message_view(r->message));
+    if (auto s = f.finish(); !s) return respond(error_reply(s.err()));
+    // send_async copies what it keeps before it returns.
+    d.messages->send_async(who, *id, cmid.value_or(""), *text, http_origin(), [respond](result<chat::send_result> r) {
+      if (!r) return respond(error_reply(r.err()));
+      respond(json_reply(r->duplicate ? 200 : 201, chat::message_view(r->message)));
+    });
   }
 
   http_response edit_message(http_request& req, const store::participant& who) {
@@ -401,9 +422,10 @@ void gateway::add_routes(net::router& r) {
                   impl::spends::write));
 
   if (i->d.messages) {
-    r.add("POST", "/v1/conversations/{id}/messages",
-          i->authed([i](http_request& q, const store::participant& w) { return i->send_message(q, w); },
-                    impl::spends::write));
+    r.add_async("POST", "/v1/conversations/{id}/messages",
+                i->authed_async([i](http_request& q, const store::participant& w,
+                                    const net::http_responder& respond) { i->send_message(q, w, respond); },
+                                impl::spends::write));
     r.add("PATCH", "/v1/messages/{id}",
           i->authed([i](http_request& q, const store::participant& w) { return i->edit_message(q, w); },
                     impl::spends::write));

@@ -145,6 +145,14 @@ std::string_view http_request::param(std::string_view name) const {
 // ---- router ----------------------------------------------------------------
 
 void router::add(std::string method, std::string pattern, http_handler handler) {
+  add_entry(std::move(method), std::move(pattern), std::move(handler), {});
+}
+
+void router::add_async(std::string method, std::string pattern, async_http_handler handler) {
+  add_entry(std::move(method), std::move(pattern), {}, std::move(handler));
+}
+
+void router::add_entry(std::string method, std::string pattern, http_handler handler, async_http_handler async) {
   entry e;
   e.segments = parse_pattern(pattern);
   if (e.segments.back() == "*") {
@@ -154,6 +162,7 @@ void router::add(std::string method, std::string pattern, http_handler handler) 
   e.method = std::move(method);
   e.pattern = std::move(pattern);
   e.handler = std::move(handler);
+  e.async = std::move(async);
   entries_.push_back(std::move(e));
 }
 
@@ -206,6 +215,8 @@ router::match router::find(http_request& req, bool websocket_upgrade) const {
     m.pattern = hit->pattern;
     if (hit == best_ws) {
       m.ws = &hit->ws;
+    } else if (hit->async) {
+      m.async = &hit->async;
     } else {
       m.handler = &hit->handler;
     }
@@ -215,7 +226,11 @@ router::match router::find(http_request& req, bool websocket_upgrade) const {
     req.params.clear();
     req.route = best_catch_all->pattern;
     m.pattern = best_catch_all->pattern;
-    m.handler = &best_catch_all->handler;
+    if (best_catch_all->async) {
+      m.async = &best_catch_all->async;
+    } else {
+      m.handler = &best_catch_all->handler;
+    }
     return m;
   }
   m.path_known = path_known;

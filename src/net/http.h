@@ -42,6 +42,15 @@ struct http_response {
 
 using http_handler = std::function<http_response(http_request&)>;
 
+// Hands a deferred answer back to the server: the first call answers, from
+// any thread; later calls are ignored. Dropped without a call, it answers 500
+// (and logs), so a lost callback never leaves a client waiting forever.
+using http_responder = std::function<void(http_response)>;
+// A handler that may answer after it returns, so that no worker thread waits
+// (for the message queue's confirmation, say). It runs on a worker; `req`
+// stays valid until the answer is given.
+using async_http_handler = std::function<void(http_request&, http_responder)>;
+
 // A WebSocket connection as the services see it. All methods are thread-safe.
 class ws_connection {
  public:
@@ -95,10 +104,12 @@ inline constexpr std::uint16_t ws_close_token_expired = 4001;
 class router {
  public:
   void add(std::string method, std::string pattern, http_handler handler);
+  void add_async(std::string method, std::string pattern, async_http_handler handler);
   void add_ws(std::string pattern, ws_upgrade_handler handler);
 
   struct match {
-    const http_handler* handler = nullptr;
+    const http_handler* handler = nullptr;  // or
+    const async_http_handler* async = nullptr;
     const ws_upgrade_handler* ws = nullptr;
     bool path_known = false;  // path matched but method did not -> 405
     std::string pattern;
@@ -114,8 +125,10 @@ class router {
     bool catch_all = false;
     std::string pattern;
     http_handler handler;
+    async_http_handler async;
     ws_upgrade_handler ws;
   };
+  void add_entry(std::string method, std::string pattern, http_handler handler, async_http_handler async);
   std::vector<entry> entries_;
 };
 

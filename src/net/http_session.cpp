@@ -140,6 +140,63 @@ asio::awaitable<T> run_on_workers(worker_pool& pool, const std::function<T()>& f
   co_return value;
 }
 
+// The state behind one http_responder: the first answer is delivered; an
+// answer never given (every copy of the responder dropped) is a 500.
+class responder_state {
+ public:
+  responder_state(std::function<void(http_response)> deliver, const http_request& req)
+      : deliver_(std::move(deliver)), method_(req.method), route_(req.route) {}
+  ~responder_state() {
+    if (answered_.load()) return;
+    spdlog::error("net: handler {} {} dropped its responder without answering", method_, route_);
+    answer(error_response(500, "internal", "internal error"));
+  }
+  responder_state(const responder_state&) = delete;
+  responder_state& operator=(const responder_state&) = delete;
+
+  void answer(http_response r) {
+    if (answered_.exchange(true)) return;
+    deliver_(std::move(r));
+  }
+
+ private:
+  std::atomic<bool> answered_{false};
+  std::function<void(http_response)> deliver_;
+  const std::string method_;
+  const std::string route_;
+};
+
+// Runs an async handler on the worker pool and resumes the calling coroutine
+// on its own executor with the answer, whenever and from whichever thread the
+// handler gives it. If the pool no longer takes work, the answer is
+// `fallback`. All three references must live until this completes.
+asio::awaitable<http_response> run_async_on_workers(worker_pool& pool, const async_http_handler& fn, http_request& req,
+                                                    http_response& fallback) {
+  auto ex = co_await asio::this_coro::executor;
+  auto initiation = [&pool, ex, &fn, &req, &fallback](auto handler) {
+    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+    auto deliver = [h, ex](http_response r) {
+      asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+    };
+    auto state = std::make_shared<responder_state>(std::move(deliver), req);
+    bool queued = pool.post([state, &fn, &req] {
+      try {
+        fn(req, [state](http_response r) { state->answer(std::move(r)); });
+      } catch (const std::exception& e) {
+        spdlog::error("net: handler {} {} threw: {}", req.method, req.route, e.what());
+        state->answer(error_response(500, "internal", "internal error"));
+      } catch (...) {
+        spdlog::error("net: handler {} {} threw", req.method, req.route);
+        state->answer(error_response(500, "internal", "internal error"));
+      }
+    });
+    if (!queued) state->answer(std::move(fallback));
+  };
+  http_response value = co_await asio::async_initiate<decltype(asio::use_awaitable), void(http_response)>(
+      initiation, asio::use_awaitable);
+  co_return value;
+}
+
 // Counts a connection as waiting on the worker pool while it exists (the
 // coroutine frame may also be destroyed while waiting, at io_context teardown).
 class worker_count {
@@ -394,6 +451,11 @@ asio::awaitable<void> run_connection(std::shared_ptr<server_state> srv, std::sha
       };
       http_response fallback = error_response(503, "unavailable", "server is shutting down");
       res = co_await run_on_workers<http_response>(srv->workers, fn, fallback);
+    } else if (m.async) {
+      // Waiting for the answer counts as being in a handler (stop() lets it finish).
+      worker_count wc(srv->in_worker);
+      http_response fallback = error_response(503, "unavailable", "server is shutting down");
+      res = co_await run_async_on_workers(srv->workers, *m.async, req, fallback);
     } else if (m.path_known) {
       res = error_response(405, "bad_request", "method not allowed");
       res.headers.emplace_back("Allow", m.allow);

@@ -105,6 +105,8 @@ interface OutboxEntry {
 }
 
 const OPEN = 1;
+/** The close code of a connection whose access token expired (no `refresh` came in time). */
+const TOKEN_EXPIRED = 4001;
 const SEEN_LIMIT = 10000;
 
 /**
@@ -282,6 +284,16 @@ export class ChatSocket extends Emitter<SocketEvents> {
     await this.request({ type: "ping" });
   }
 
+  /**
+   * Hands the open connection a newer token of the same participant (after a
+   * fresh login), so that it is not closed with 4001 when the old one
+   * expires. The token is also used for the next connection.
+   */
+  async refresh(accessToken: string): Promise<void> {
+    await this.request({ type: "refresh", access_token: accessToken });
+    this.opts.api.token = accessToken;
+  }
+
   /** One request with an id; resolves with its answer, rejects with its error frame. */
   request(frame: ClientFrame, timeoutMs = this.opts.requestTimeoutMs ?? 15000): Promise<ServerFrame> {
     if (!this.isOpen()) return Promise.reject(new ChatError("offline", "not connected"));
@@ -333,8 +345,18 @@ export class ChatSocket extends Emitter<SocketEvents> {
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
-      this.onDisconnect(new ChatError(ev.code === 1008 ? "forbidden" : "offline",
-        `connection closed (${ev.code}${ev.reason ? ": " + ev.reason : ""})`));
+      const why = `connection closed (${ev.code}${ev.reason ? ": " + ev.reason : ""})`;
+      if (ev.code === TOKEN_EXPIRED) {
+        // Reconnecting with the same token cannot succeed: stop, and let the
+        // app log in again (then connect()).
+        const e = new ChatError("unauthorized", why);
+        this.stopped = true;
+        this.onDisconnect(e);
+        this.emit("error", e);
+        this.setStatus({ status: "closed", attempt: this.attempt, error: e });
+        return;
+      }
+      this.onDisconnect(new ChatError(ev.code === 1008 ? "forbidden" : "offline", why));
     };
     ws.onerror = () => {
       // onclose follows with the code.

@@ -184,4 +184,5 @@ export type ClientFrame =
   | { type: "presence"; id?: RequestId; state: "active" | "inactive" }
   | { type: "edit"; id?: RequestId; message_id: Id; body: string }
   | { type: "delete"; id?: RequestId; message_id: Id }
-  | { type: "ping"; id?: RequestId };
+  | { type: "ping"; id?: RequestId }
+  | { type: "refresh"; id?: RequestId; access_token: string };

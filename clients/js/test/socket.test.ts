@@ -157,6 +157,22 @@ describe("connect", () => {
     expect(FakeWebSocket.instances).toHaveLength(2);
   });
 
+  it("a token that expired (4001) stops reconnecting and reports unauthorized", async () => {
+    const { socket, ws, statuses } = await connected();
+    const errors: ChatError[] = [];
+    socket.on("error", (e) => errors.push(e));
+    ws.serverClose(4001, "token expired");
+    expect(socket.status).toBe("closed");
+    expect(statuses.at(-1)).toMatchObject({ status: "closed", error: { code: "unauthorized" } });
+    expect(errors.map((e) => e.code)).toEqual(["unauthorized"]);
+    await vi.advanceTimersByTimeAsync(60000);
+    expect(FakeWebSocket.instances).toHaveLength(1);
+    // After a new login the app connects again.
+    socket.connect();
+    await flush();
+    expect(FakeWebSocket.instances).toHaveLength(2);
+  });
+
   it("close() stops for good", async () => {
     const { socket, ws } = await connected();
     socket.close();
@@ -269,6 +285,30 @@ describe("requests", () => {
     const d = socket.delete("9");
     ws.receive({ type: "ack", id: ws.frames("delete")[0]!.id, message: msg("9", "100", { deleted: true, body: "" }) });
     await expect(d).resolves.toMatchObject({ deleted: true });
+  });
+
+  it("refresh() hands the connection a new token and keeps it for the next connection", async () => {
+    const { socket, ws, api } = await connected();
+    const r = socket.refresh("tok2");
+    const [f] = ws.frames("refresh");
+    expect(f).toMatchObject({ access_token: "tok2" });
+    expect(api.token).toBe("tok");
+    ws.receive({ type: "ok", id: f!.id });
+    await expect(r).resolves.toBeUndefined();
+    expect(api.token).toBe("tok2");
+    ws.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(500);
+    await flush();
+    expect(new URL(FakeWebSocket.last().url).searchParams.get("access_token")).toBe("tok2");
+
+    // A refused token is not kept.
+    FakeWebSocket.last().open();
+    FakeWebSocket.last().receive(ready([]));
+    const bad = socket.refresh("stranger");
+    const ws2 = FakeWebSocket.last();
+    ws2.receive({ type: "error", id: ws2.frames("refresh")[0]!.id, code: "forbidden", message: "not yours" });
+    await expect(bad).rejects.toMatchObject({ code: "forbidden" });
+    expect(api.token).toBe("tok2");
   });
 
   it("rejects waiting requests as offline when the connection drops, and at once while offline", async () => {

@@ -367,7 +367,7 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     // so that it misses more than the 20 messages the ready frame carries.
     let blockShop = true;
     await hats.routeWebSocket(/\/v1\/ws/, (ws) => {
-      if (blockShop) ws.close({ code: 4001, reason: "blocked by the test" });
+      if (blockShop) ws.close({ code: 1013, reason: "blocked by the test" });
       else ws.connectToServer();
     });
 

@@ -52,6 +52,23 @@ std::string host_header(const std::string& host, std::uint16_t port) {
 
 error unavailable(std::string what) { return make_error(errc::unavailable, std::move(what)); }
 
+// SNI and host-name verification, then the client side of the TLS handshake,
+// within the stream's current expiry. SNI names hosts only (RFC 6066 3); the
+// certificate must name the host, or carry the address. `shown` names the
+// peer in the error.
+asio::awaitable<status> tls_client_handshake(beast::ssl_stream<beast::tcp_stream>& tls, const std::string& host,
+                                             const std::string& shown) {
+  error_code ip_ec;
+  (void)asio::ip::make_address(host, ip_ec);
+  if (ip_ec && SSL_set_tlsext_host_name(tls.native_handle(), host.c_str()) != 1) {
+    co_return unavailable("cannot set the TLS server name " + host);
+  }
+  tls.set_verify_callback(ssl::host_name_verification(host));
+  auto [ec] = co_await tls.async_handshake(ssl::stream_base::client, use_tuple);
+  if (ec) co_return unavailable("TLS handshake with " + shown + " failed: " + ec.message());
+  co_return status{};
+}
+
 // Connects within the stream's current expiry.
 asio::awaitable<error_code> connect_stream(beast::tcp_stream& stream, const std::string& host, std::uint16_t port) {
   error_code ec;
@@ -223,9 +240,6 @@ result<client_response> https_request(const detail::parsed_url& u, bhttp::reques
   asio::io_context ioc{1};
   beast::ssl_stream<beast::tcp_stream> stream(ioc, client_tls_context());
   std::optional<result<client_response>> res;
-  error_code ip_ec;
-  (void)asio::ip::make_address(u.host, ip_ec);
-  const bool is_ip = !ip_ec;
   asio::co_spawn(
       ioc,
       [&]() -> asio::awaitable<void> {
@@ -235,17 +249,9 @@ result<client_response> https_request(const detail::parsed_url& u, bhttp::reques
           res = unavailable("cannot connect to " + u.host + ":" + std::to_string(u.port) + ": " + ec.message());
           co_return;
         }
-        // SNI names hosts only (RFC 6066 3); the certificate must name the
-        // host, or carry the address.
-        if (!is_ip && SSL_set_tlsext_host_name(stream.native_handle(), u.host.c_str()) != 1) {
-          res = unavailable("cannot set the TLS server name " + u.host);
-          co_return;
-        }
-        stream.set_verify_callback(ssl::host_name_verification(u.host));
-        auto [hec] = co_await stream.async_handshake(ssl::stream_base::client, use_tuple);
-        if (hec) {
-          res =
-              unavailable("TLS handshake with " + u.host + ":" + std::to_string(u.port) + " failed: " + hec.message());
+        auto handshake = co_await tls_client_handshake(stream, u.host, u.host + ":" + std::to_string(u.port));
+        if (!handshake) {
+          res = std::move(handshake).err();
           co_return;
         }
         // Connection: close was asked for: once the answer is read, waiting
@@ -395,19 +401,9 @@ struct ws_client::impl {
       co_return;
     }
     if constexpr (std::is_same_v<Ws, tls_ws>) {
-      auto& tls = ws.next_layer();
-      error_code ip_ec;
-      (void)asio::ip::make_address(u.host, ip_ec);
-      // SNI names hosts only (RFC 6066 3); the certificate must name the
-      // host, or carry the address.
-      if (ip_ec && SSL_set_tlsext_host_name(tls.native_handle(), u.host.c_str()) != 1) {
-        outcome = unavailable("cannot set the TLS server name " + u.host);
-        co_return;
-      }
-      tls.set_verify_callback(ssl::host_name_verification(u.host));
-      auto [tec] = co_await tls.async_handshake(ssl::stream_base::client, use_tuple);
-      if (tec) {
-        outcome = unavailable("TLS handshake with " + host + " failed: " + tec.message());
+      auto handshake = co_await tls_client_handshake(ws.next_layer(), u.host, host);
+      if (!handshake) {
+        outcome = std::move(handshake);
         co_return;
       }
     }

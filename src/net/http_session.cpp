@@ -14,6 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <functional>
+#include <type_traits>
 #include <variant>
 
 #include "common/log.h"
@@ -216,9 +217,9 @@ class worker_count {
 
 // ---- what differs between plain TCP and TLS -----------------------------------
 
-asio::awaitable<bool> handshake(plain_stream& /*stream*/, std::chrono::milliseconds /*timeout*/) { co_return true; }
-
-asio::awaitable<bool> handshake(tls_stream& stream, std::chrono::milliseconds timeout) {
+// Plain TCP has none: callers skip it at compile time rather than pay a
+// coroutine frame per accepted connection.
+asio::awaitable<bool> tls_handshake(tls_stream& stream, std::chrono::milliseconds timeout) {
   beast::get_lowest_layer(stream).expires_after(timeout);
   auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, use_tuple);
   co_return !ec;
@@ -289,11 +290,12 @@ asio::awaitable<void> reject_connection(std::shared_ptr<server_state> srv, std::
     server_state* s;
     ~guard() { s->rejecting.fetch_sub(1); }
   } g{srv.get()};
-  const auto timeout = srv->opt.request_timeout;
-  const bool secured = co_await handshake(*stream, timeout);
-  if (!secured) {
-    beast::get_lowest_layer(*stream).close();
-    co_return;
+  if constexpr (std::is_same_v<Stream, tls_stream>) {
+    const bool secured = co_await tls_handshake(*stream, srv->opt.request_timeout);
+    if (!secured) {
+      beast::get_lowest_layer(*stream).close();
+      co_return;
+    }
   }
   auto out = closing_answer(503, "unavailable", "too many connections");
   auto start = clock_type::now();
@@ -348,10 +350,12 @@ asio::awaitable<void> run_connection(std::shared_ptr<server_state> srv, std::sha
   const auto& opt = srv->opt;
   beast::flat_buffer buffer;
 
-  const bool secured = co_await handshake(c->stream, opt.request_timeout);
-  if (!secured) {
-    beast::get_lowest_layer(c->stream).close();
-    co_return;
+  if constexpr (std::is_same_v<Stream, tls_stream>) {
+    const bool secured = co_await tls_handshake(c->stream, opt.request_timeout);
+    if (!secured) {
+      beast::get_lowest_layer(c->stream).close();
+      co_return;
+    }
   }
   for (;;) {
     if (srv->stopping) break;

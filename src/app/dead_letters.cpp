@@ -18,14 +18,6 @@ std::int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-errc code_from_name(std::string_view name) {
-  for (auto c : {errc::bad_request, errc::unauthorized, errc::forbidden, errc::not_found, errc::conflict,
-                 errc::too_large, errc::rate_limited, errc::unavailable}) {
-    if (code_name(c) == name) return c;
-  }
-  return errc::internal;
-}
-
 json::object to_json(const dead_letter& d) {
   json::object o;
   o["id"] = std::to_string(d.id);

@@ -26,6 +26,14 @@ std::string_view code_name(errc c) noexcept {
   return "internal";
 }
 
+errc code_from_name(std::string_view name) noexcept {
+  for (auto c : {errc::bad_request, errc::unauthorized, errc::forbidden, errc::not_found, errc::conflict,
+                 errc::too_large, errc::rate_limited, errc::unavailable}) {
+    if (code_name(c) == name) return c;
+  }
+  return errc::internal;
+}
+
 int http_status(errc c) noexcept {
   switch (c) {
     case errc::bad_request:

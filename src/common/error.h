@@ -25,6 +25,9 @@ enum class errc {
 
 // The contract's snake_case code, e.g. "bad_request".
 std::string_view code_name(errc c) noexcept;
+// The code a name stands for (the inverse of code_name); internal for a name
+// the contract does not know.
+errc code_from_name(std::string_view name) noexcept;
 // The HTTP status the contract assigns to the code.
 int http_status(errc c) noexcept;
 

@@ -147,25 +147,9 @@ result<std::vector<record>> log_engine::poll(member_state& m, std::chrono::milli
         if (!db_) return closed_error();
         for (std::size_t i = 0; i < todo.size() && out.size() < max_records; ++i) {
           const auto& f = todo[i];
-          const std::string upper = record_key(f.ps->prefix, f.to);
-          rocksdb::Slice upper_slice(upper);
-          rocksdb::ReadOptions ro;
-          ro.iterate_upper_bound = &upper_slice;
-          std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, records_cf_));
-          // Below the low watermark (retention deleted it) the seek lands on
-          // the oldest record still held.
-          for (it->Seek(record_key(f.ps->prefix, f.from)); it->Valid() && out.size() < max_records; it->Next()) {
-            record r;
-            r.topic = tps[i].topic;
-            r.partition = tps[i].partition;
-            r.offset = static_cast<std::int64_t>(get_be64(it->key().data() + f.ps->prefix.size()));
-            if (!decode_value(it->value(), r)) {
-              return make_error(errc::unavailable, "queue: corrupt record in " + tps[i].topic);
-            }
-            out.push_back(std::move(r));
-            ++per_fetch[i];
-          }
-          if (!it->status().ok()) return unavailable("reading records", it->status());
+          auto n = read_range_shared(f.ps->prefix, tps[i].topic, tps[i].partition, f.from, f.to, max_records, out);
+          if (!n) return std::move(n).err();
+          per_fetch[i] = *n;
           read[i] = true;
         }
       }

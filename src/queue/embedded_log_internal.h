@@ -40,6 +40,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/big_endian.h"
 #include "queue/embedded_log.h"
 
 namespace chatd::queue::embedded {
@@ -52,23 +53,6 @@ constexpr std::size_t max_batch_bytes = 16 * 1024 * 1024;
 // Bounds one retention scan of one partition so a pass never stalls for long.
 constexpr std::int64_t max_retention_scan = 100'000;
 constexpr std::string_view topic_meta_prefix = "topic/";
-
-inline void put_be32(std::string& out, std::uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
-}
-inline void put_be64(std::string& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
-}
-inline std::uint32_t get_be32(const char* p) {
-  std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-inline std::uint64_t get_be64(const char* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
 
 // Topic names never contain \0 (valid_topic_name), so "topic \0" cannot be a
 // prefix of another topic's keys.
@@ -207,6 +191,11 @@ class log_engine {
     }
     return static_cast<const partition_state*>(t->partitions[partition].get());
   }
+  // Under db_mu_ (shared): appends the records of one partition in [from, to)
+  // to `out` until it holds max_records; the number appended.
+  result<std::size_t> read_range_shared(const std::string& prefix, std::string_view topic, std::int32_t partition,
+                                        std::int64_t from, std::int64_t to, std::size_t max_records,
+                                        std::vector<record>& out);
   result<topic_state*> get_or_create_topic(std::string_view name, std::int32_t partitions);
   void rebalance_locked(group_state& g);
   void writer_loop();

@@ -93,11 +93,22 @@ result<std::vector<record>> log_engine::read(std::string_view topic, std::int32_
   if (from >= high) return out;
   std::shared_lock db_lock(db_mu_);
   if (!db_) return closed_error();
-  const std::string upper = record_key(prefix, high);
+  auto n = read_range_shared(prefix, topic, partition, from, high, max_records, out);
+  if (!n) return std::move(n).err();
+  return out;
+}
+
+result<std::size_t> log_engine::read_range_shared(const std::string& prefix, std::string_view topic,
+                                                  std::int32_t partition, std::int64_t from, std::int64_t to,
+                                                  std::size_t max_records, std::vector<record>& out) {
+  const std::string upper = record_key(prefix, to);
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, records_cf_));
+  std::size_t n = 0;
+  // Below the low watermark (retention deleted it) the seek lands on the
+  // oldest record still held.
   for (it->Seek(record_key(prefix, from)); it->Valid() && out.size() < max_records; it->Next()) {
     record r;
     r.topic = std::string(topic);
@@ -105,9 +116,10 @@ result<std::vector<record>> log_engine::read(std::string_view topic, std::int32_
     r.offset = static_cast<std::int64_t>(get_be64(it->key().data() + prefix.size()));
     if (!decode_value(it->value(), r)) return make_error(errc::unavailable, "queue: corrupt record in " + r.topic);
     out.push_back(std::move(r));
+    ++n;
   }
   if (!it->status().ok()) return unavailable("reading records", it->status());
-  return out;
+  return n;
 }
 
 result<std::int64_t> log_engine::lag(std::string_view group, std::string_view topic) {

@@ -46,7 +46,7 @@ result<std::uint32_t> rocksdb_chat_store::acquire_node_id(const std::string& own
     if (it.key().size() != 4) continue;
     auto row = decode_lease(it.value());
     if (!row) return std::move(row).err();
-    std::uint32_t node = read_u32(it.key(), 0);
+    std::uint32_t node = get_be32(it.key().data());
     if (node <= id_max_node && row->expires_at > now) held[node] = true;
   }
   if (!it->status().ok()) return unavailable(it->status());

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "common/big_endian.h"
 #include "store/store.h"
 
 namespace chatd::store::rocksdb_backend {
@@ -71,23 +72,6 @@ constexpr std::size_t display_name_scan_cap = 10000;
 
 // ------------------------------------------------------------------ keys ---
 
-inline void append_u32(std::string& s, std::uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) s.push_back(static_cast<char>(v >> shift));
-}
-inline void append_u64(std::string& s, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) s.push_back(static_cast<char>(v >> shift));
-}
-inline std::uint32_t read_u32(std::string_view s, std::size_t at) {
-  std::uint32_t v = 0;
-  for (std::size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(s[at + i]);
-  return v;
-}
-inline std::uint64_t read_u64(std::string_view s, std::size_t at) {
-  std::uint64_t v = 0;
-  for (std::size_t i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(s[at + i]);
-  return v;
-}
-
 // Signed values sort correctly as unsigned once the sign bit is flipped.
 inline std::uint64_t order_i64(std::int64_t v) { return static_cast<std::uint64_t>(v) ^ (1ULL << 63); }
 
@@ -98,15 +82,15 @@ class key {
     return *this;
   }
   key& u32(std::uint32_t v) {
-    append_u32(s_, v);
+    put_be32(s_, v);
     return *this;
   }
   key& u64(std::uint64_t v) {
-    append_u64(s_, v);
+    put_be64(s_, v);
     return *this;
   }
   key& desc(std::uint64_t v) {
-    append_u64(s_, ~v);
+    put_be64(s_, ~v);
     return *this;
   }  // newest first
   key& desc_i64(std::int64_t v) { return desc(order_i64(v)); }
@@ -143,11 +127,11 @@ class writer {
     return *this;
   }
   writer& u32(std::uint32_t v) {
-    append_u32(out_, v);
+    put_be32(out_, v);
     return *this;
   }
   writer& u64(std::uint64_t v) {
-    append_u64(out_, v);
+    put_be64(out_, v);
     return *this;
   }
   writer& i64(std::int64_t v) { return u64(static_cast<std::uint64_t>(v)); }
@@ -173,13 +157,13 @@ class reader {
   std::uint8_t u8() { return need(1) ? static_cast<std::uint8_t>(in_[pos_++]) : 0; }
   std::uint32_t u32() {
     if (!need(4)) return 0;
-    auto v = read_u32(in_, pos_);
+    auto v = get_be32(in_.data() + pos_);
     pos_ += 4;
     return v;
   }
   std::uint64_t u64() {
     if (!need(8)) return 0;
-    auto v = read_u64(in_, pos_);
+    auto v = get_be64(in_.data() + pos_);
     pos_ += 8;
     return v;
   }

@@ -108,7 +108,7 @@ result<std::vector<id_t>> rocksdb_chat_store::load_members(id_t conversation_id)
   std::vector<id_t> out;
   std::string lo = id_key(conversation_id);
   range_iter it(db_.get(), cf(table::members), lo, prefix_successor(lo), nullptr);
-  for (it->SeekToFirst(); it->Valid(); it->Next()) out.push_back(read_u64(it.key(), 8));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) out.push_back(get_be64(it.key().data() + 8));
   if (!it->status().ok()) return unavailable(it->status());
   return out;
 }

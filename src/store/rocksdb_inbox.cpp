@@ -15,8 +15,8 @@ result<std::vector<inbox_entry>> rocksdb_chat_store::list_inbox(id_t participant
   for (it->SeekToFirst(); it->Valid() && out.size() < limit; it->Next()) {
     auto k = it.key();
     inbox_entry e;
-    e.updated_at = static_cast<std::int64_t>(~read_u64(k, 8) ^ (1ULL << 63));
-    e.conversation_id = ~read_u64(k, 16);
+    e.updated_at = static_cast<std::int64_t>(~get_be64(k.data() + 8) ^ (1ULL << 63));
+    e.conversation_id = ~get_be64(k.data() + 16);
     auto last = decode_id(it.value(), table::inbox);
     if (!last) return std::move(last).err();
     e.last_message_id = *last;

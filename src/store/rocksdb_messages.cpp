@@ -51,7 +51,7 @@ result<message_page> rocksdb_chat_store::list_messages(id_t conversation_id, id_
     buckets->SeekForPrev(key().u64(conversation_id).u32(first_bucket).done());
   }
   for (; buckets->Valid() && page.messages.size() < want; buckets->Prev()) {
-    std::uint32_t bucket = read_u32(buckets.key(), 8);
+    std::uint32_t bucket = get_be32(buckets.key().data() + 8);
     std::string part = key().u64(conversation_id).u32(bucket);
     range_iter it(db_.get(), cf(table::messages), part, prefix_successor(part), snap.get());
     if (before != 0 && bucket == first_bucket) {
@@ -175,7 +175,7 @@ status rocksdb_chat_store::walk_after(id_t conversation_id, id_t after, F&& f) {
     buckets->Seek(key().u64(conversation_id).u32(first_bucket).done());
   }
   for (; buckets->Valid(); buckets->Next()) {
-    std::uint32_t bucket = read_u32(buckets.key(), 8);
+    std::uint32_t bucket = get_be32(buckets.key().data() + 8);
     std::string part = key().u64(conversation_id).u32(bucket);
     range_iter it(db_.get(), cf(table::messages), part, prefix_successor(part), snap.get());
     // Ids descend within a partition, so oldest first is backwards.

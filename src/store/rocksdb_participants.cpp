@@ -74,7 +74,7 @@ result<std::vector<participant>> rocksdb_chat_store::search_participants(partici
     for (it->SeekToFirst(); it->Valid() && n < display_name_scan_cap; it->Next(), ++n) {
       auto k = it.key();
       if (k.size() < 1 + 8) continue;
-      id_t id = read_u64(k, k.size() - 8);
+      id_t id = get_be64(k.data() + k.size() - 8);
       auto p = load_participant(id, snap.get());
       if (!p) {
         if (p.err().code == errc::not_found) continue;

@@ -99,6 +99,24 @@ bool hopeless(errc c) {
 
 }  // namespace
 
+namespace {
+
+// A handler that throws has a bug that one record triggers: it counts as an
+// unexplained failure (retried, then dead-lettered, ADR 013) instead of
+// ending the process with every other partition.
+template <class F>
+status guarded(F&& attempt) {
+  try {
+    return attempt();
+  } catch (const std::exception& e) {
+    return make_error(errc::internal, std::string("the handler threw: ") + e.what());
+  } catch (...) {
+    return make_error(errc::internal, "the handler threw");
+  }
+}
+
+}  // namespace
+
 bool consume_loop::should_give_up(errc code, int& unexplained) const {
   return !transient(code) && (hopeless(code) || ++unexplained >= policy_.max_attempts);
 }
@@ -115,7 +133,7 @@ bool consume_loop::run_batch(const std::vector<queue::record>& batch) {
   int failures = 0;
   int unexplained = 0;
   for (;;) {
-    auto s = batch_handler_(batch);
+    auto s = guarded([&] { return batch_handler_(batch); });
     if (s) return true;
     if (stopping_) return false;
     ++failures;
@@ -137,7 +155,7 @@ bool consume_loop::run_record(const queue::record& r, const std::function<status
   int failures = 0;
   int unexplained = 0;
   for (;;) {
-    auto s = attempt();
+    auto s = guarded(attempt);
     if (s) return true;
     if (stopping_) return false;
     ++failures;

@@ -2,9 +2,31 @@
 
 #include <pthread.h>
 
+#include <exception>
 #include <utility>
 
+#include "common/log.h"
+
 namespace chatd {
+
+namespace {
+
+// A task that throws has a bug; it must not end the process (std::terminate)
+// and take every other connection with it, nor leave a serial_queue marked
+// running forever. Callers that owe someone an answer catch for themselves
+// (the HTTP worker answers 500, the WebSocket session closes with 1011); this
+// is the floor under everything else.
+void run_guarded(const std::function<void()>& task) noexcept {
+  try {
+    task();
+  } catch (const std::exception& e) {
+    spdlog::error("worker task threw: {}", e.what());
+  } catch (...) {
+    spdlog::error("worker task threw a non-standard exception");
+  }
+}
+
+}  // namespace
 
 worker_pool::worker_pool(std::size_t threads, std::string name) {
   if (threads == 0) threads = 1;
@@ -62,7 +84,7 @@ void worker_pool::run() {
       task = std::move(tasks_.front());
       tasks_.pop_front();
     }
-    task();
+    run_guarded(task);
   }
 }
 
@@ -105,7 +127,7 @@ void serial_queue::drain() {
       task = std::move(tasks_.front());
       tasks_.pop_front();
     }
-    task();
+    run_guarded(task);
   }
   auto self = shared_from_this();
   if (!pool_.post([self] { self->drain(); })) {

@@ -7,9 +7,11 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -166,6 +168,37 @@ class dead_letter_test : public consume_loop_test {
     return sunk_;
   }
 
+  // Runs the ten records of "single" through a loop whose handler fails on
+  // offset `poison` with `fail` and succeeds elsewhere; expects the poison
+  // record tried up to the cap (3), then given up as internal, and the other
+  // nine processed.
+  void expect_given_up_after_the_cap(std::int64_t poison, const std::function<status()>& fail) {
+    std::atomic<int> tries{0};
+    std::atomic<int> done{0};
+    consume_loop loop(
+        *log_, "g", {"single"}, queue::start_position::earliest,
+        [&](const queue::record& r) -> status {
+          if (r.offset != poison) {
+            ++done;
+            return {};
+          }
+          ++tries;
+          return fail();
+        },
+        "test-loop");
+    watch(loop);
+    loop.start();
+    EXPECT_EQ(lag_of_single(), 0);
+    loop.stop();
+    EXPECT_EQ(tries.load(), 3);
+    EXPECT_EQ(done.load(), 9);
+    auto s = sunk();
+    ASSERT_EQ(s.size(), 1u);
+    EXPECT_EQ(s[0].offset, poison);
+    EXPECT_EQ(s[0].code, errc::internal);
+    EXPECT_EQ(s[0].attempts, 3);
+  }
+
   consume_loop::failure_policy fast_{3, 1ms, 4ms};
   std::mutex mu_;
   std::vector<given_up> sunk_;
@@ -201,25 +234,14 @@ TEST_F(dead_letter_test, a_record_that_can_never_succeed_is_given_up_and_the_par
 }
 
 TEST_F(dead_letter_test, an_unexplained_error_is_retried_up_to_the_cap_then_given_up) {
-  std::atomic<int> tries{0};
-  consume_loop loop(
-      *log_, "g", {"single"}, queue::start_position::earliest,
-      [&](const queue::record& r) -> status {
-        if (r.offset != 2) return {};
-        ++tries;
-        return make_error(errc::internal, "a bug");
-      },
-      "test-loop");
-  watch(loop);
-  loop.start();
-  EXPECT_EQ(lag_of_single(), 0);
-  loop.stop();
-  EXPECT_EQ(tries.load(), 3);
-  auto s = sunk();
-  ASSERT_EQ(s.size(), 1u);
-  EXPECT_EQ(s[0].offset, 2);
-  EXPECT_EQ(s[0].code, errc::internal);
-  EXPECT_EQ(s[0].attempts, 3);
+  expect_given_up_after_the_cap(2, [] { return make_error(errc::internal, "a bug"); });
+}
+
+// A handler that throws (a bug one record triggers) is an unexplained
+// failure as well: retried up to the cap, then given up, and the process
+// and the partition go on. Unguarded, the exception ends the process.
+TEST_F(dead_letter_test, a_handler_that_throws_is_retried_then_given_up_without_ending_the_process) {
+  expect_given_up_after_the_cap(4, []() -> status { throw std::out_of_range("a bug"); });
 }
 
 // A dependency that is down is not the record's fault: well past the cap,

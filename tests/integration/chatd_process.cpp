@@ -311,6 +311,17 @@ void chatd_process::start(std::chrono::milliseconds timeout) {
 
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string buf;
+  // "listening <role> <addr>" lines; the rest of the output is the log's.
+  auto take_lines = [&](const char* data, std::size_t n) {
+    buf.append(data, n);
+    for (std::size_t nl; (nl = buf.find('\n')) != std::string::npos;) {
+      std::istringstream line(buf.substr(0, nl));
+      buf.erase(0, nl + 1);
+      std::string word, role, addr;
+      line >> word >> role >> addr;
+      if (word == "listening") listeners_[role] = addr;
+    }
+  };
   // Wait for the gateway's line, then take any further lines that arrive promptly.
   while (!listeners_.count("gateway")) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -325,15 +336,7 @@ void chatd_process::start(std::chrono::milliseconds timeout) {
       pid_ = -1;
       throw std::runtime_error("chatd exited during start-up:\n" + log());
     }
-    buf.append(chunk, static_cast<std::size_t>(n));
-    std::size_t nl;
-    while ((nl = buf.find('\n')) != std::string::npos) {
-      std::istringstream line(buf.substr(0, nl));
-      buf.erase(0, nl + 1);
-      std::string word, role, addr;
-      line >> word >> role >> addr;
-      if (word == "listening") listeners_[role] = addr;
-    }
+    take_lines(chunk, static_cast<std::size_t>(n));
   }
   // Read any other listener lines written together with the gateway's.
   for (;;) {
@@ -342,15 +345,7 @@ void chatd_process::start(std::chrono::milliseconds timeout) {
     char chunk[512];
     auto n = ::read(stdout_fd_, chunk, sizeof chunk);
     if (n <= 0) break;
-    buf.append(chunk, static_cast<std::size_t>(n));
-    std::size_t nl;
-    while ((nl = buf.find('\n')) != std::string::npos) {
-      std::istringstream line(buf.substr(0, nl));
-      buf.erase(0, nl + 1);
-      std::string word, role, addr;
-      line >> word >> role >> addr;
-      if (word == "listening") listeners_[role] = addr;
-    }
+    take_lines(chunk, static_cast<std::size_t>(n));
   }
   auto r = net::http_request_sync("GET", gateway_url() + "/healthz");
   if (!r || r->status != 200) throw std::runtime_error("chatd /healthz did not answer 200:\n" + log());

@@ -61,7 +61,7 @@ async function loginAs(name, kind, username, password, displayName) {
 async function signedIn(name, displayName) {
   const p = people[name];
   await p.page.getByTestId("me").filter({ hasText: displayName ?? "" }).waitFor();
-  const session = await p.page.evaluate(() => JSON.parse(sessionStorage.getItem("chatd.session")));
+  const session = await p.page.evaluate(() => JSON.parse(localStorage.getItem("chatd.session")));
   p.token = session.token;
   p.id = session.me.id;
   await connected(p.page);
@@ -216,6 +216,146 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     await shot("chat-shop", hats);
   });
 
+  it("a failed log-in says what is wrong and offers the other account type", async () => {
+    const page = await newPerson("mistaken");
+    await page.goto(server.baseUrl + "/");
+    // The shop's username with "Customer" selected: the usual mistake.
+    await page.getByLabel("I am a").selectOption("user");
+    await page.getByLabel("Username").fill("hats");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Log in", exact: true }).click();
+    const alert = page.getByRole("alert");
+    await alert.filter({ hasText: "Wrong username or password for a customer account. Is it a shop account?" })
+      .waitFor();
+    assert.doesNotMatch(await alert.innerText(), /session|expired/i);
+    // A wrong password for the right type says the same, without an offer.
+    await page.getByLabel("I am a").selectOption("shop");
+    await page.getByLabel("Password").fill("not-the-password");
+    await page.getByRole("button", { name: "Log in", exact: true }).click();
+    await alert.filter({ hasText: "Wrong username or password for a shop account." }).waitFor();
+    await alert.filter({ hasText: "Is it a customer account?" }).waitFor();
+    // The offer logs in as the other type.
+    await page.getByLabel("I am a").selectOption("user");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Log in", exact: true }).click();
+    await alert.getByRole("button", { name: "Log in as a shop" }).click();
+    await page.getByTestId("me").filter({ hasText: "Hat Shop" }).waitFor();
+    await people.mistaken.context.close();
+    delete people.mistaken;
+  });
+
+  it("nothing typed is lost: the outbox and drafts survive reloads and are sent once", async () => {
+    const ann = people.ann.page;
+    let mode = "drop-acks"; // what happens to Ann's next WebSocket connections
+    await ann.routeWebSocket(/\/v1\/ws/, (ws) => {
+      if (mode === "block") {
+        ws.close({ code: 1013, reason: "blocked by the test" });
+        return;
+      }
+      const srv = ws.connectToServer();
+      ws.onMessage((m) => srv.send(m));
+      srv.onMessage((m) => {
+        // Lose the server's acks: the message is stored, the page never hears so.
+        if (mode === "drop-acks" && typeof m === "string" && JSON.parse(m).type === "ack") return;
+        ws.send(m);
+      });
+    });
+    await ann.reload();
+    await connected(ann);
+    await setVisible(ann, true);
+    await openConversation(ann);
+
+    await send(ann, "ack lost before reload");
+    await message(people.hats.page, "ack lost before reload").waitFor();
+    await ann.locator("#messages article.pending", { hasText: "ack lost before reload" }).waitFor();
+
+    // Leaving with an unsent message asks first.
+    mode = "block";
+    const asked = new Promise((resolve) => ann.once("dialog", (d) => {
+      resolve(d.type());
+      void d.accept();
+    }));
+    await ann.reload();
+    assert.equal(await asked, "beforeunload");
+    await ann.locator("#banner", { hasText: "Offline" }).waitFor();
+    // The chat server is out of reach, the gateway is not: the list and history come over HTTP,
+    // and the message whose ack was lost shows as stored, once, not as a second pending copy.
+    await openConversation(ann);
+    await message(ann, "ack lost before reload").waitFor();
+    assert.equal(await ann.locator("#messages article.pending", { hasText: "ack lost before reload" }).count(), 0);
+    await send(ann, "typed while offline");
+    await ann.locator("#messages article.pending", { hasText: "typed while offline" })
+      .filter({ hasText: "Waiting for connection" }).waitFor();
+    await ann.getByLabel("Message", { exact: true }).fill("a draft, not sent yet");
+
+    // A reload (still offline) keeps both and the draft.
+    await ann.reload();
+    await ann.locator("#banner", { hasText: "Offline" }).waitFor();
+    await openConversation(ann);
+    await ann.locator("#messages article.pending", { hasText: "typed while offline" }).waitFor();
+    assert.equal(await ann.getByLabel("Message", { exact: true }).inputValue(), "a draft, not sent yet");
+
+    // Back online: everything goes out, with the client_msg_id kept, so once.
+    mode = "pass";
+    await ann.evaluate(() => window.dispatchEvent(new Event("online")));
+    await connected(ann);
+    await message(people.hats.page, "typed while offline").waitFor();
+    await send(ann, "after the outbox");
+    await message(people.hats.page, "after the outbox").waitFor();
+    await message(ann, "after the outbox").waitFor();
+    const stored = (await server.api("GET", `/v1/conversations/${conversationId}/messages?limit=20`,
+      { token: people.ann.token })).messages.map((m) => m.body);
+    for (const body of ["ack lost before reload", "typed while offline"]) {
+      assert.equal(stored.filter((b) => b === body).length, 1, `"${body}" stored once`);
+      assert.equal(await message(ann, body).count(), 1, `"${body}" shown once`);
+      assert.equal(await message(people.hats.page, body).count(), 1, `"${body}" delivered once`);
+    }
+    assert.equal(await ann.locator("#messages article.pending").count(), 0);
+    assert.equal(await ann.evaluate((id) => localStorage.getItem(`chatd.outbox.${id}`), people.ann.id), null);
+    // Nothing unsent: leaving does not ask.
+    const prevented = await ann.evaluate(() => {
+      const ev = new Event("beforeunload", { cancelable: true });
+      window.dispatchEvent(ev);
+      return ev.defaultPrevented;
+    });
+    assert.equal(prevented, false);
+  });
+
+  it("a session survives a new tab; a failed GET /v1/me retries unless it is a 401", async () => {
+    // A new tab of Ann's browser: still logged in, even while the server answers 503 for a while.
+    const tab = await people.ann.context.newPage();
+    let failures = 2;
+    await tab.route("**/v1/me", async (route) => {
+      if (failures-- > 0) {
+        await route.fulfill({ status: 503, contentType: "application/json",
+          body: JSON.stringify({ error: { code: "unavailable", message: "restarting" } }) });
+      } else {
+        await route.continue();
+      }
+    });
+    await tab.goto(server.baseUrl + "/");
+    await tab.locator("#resume", { hasText: "temporarily unavailable" }).waitFor();
+    await tab.locator("#resume", { hasText: /Trying again in \d+ s/ }).waitFor();
+    await tab.getByTestId("me").filter({ hasText: "Ann Customer" }).waitFor({ timeout: 15000 });
+    assert.ok(failures < 0, "it asked again after the 503s");
+    await tab.close();
+
+    // A token the server does not accept (401) ends the session, in plain words.
+    const context = await browser.newContext();
+    await context.addInitScript(() => {
+      if (!localStorage.getItem("chatd.session")) {
+        localStorage.setItem("chatd.session", JSON.stringify({ token: "not-a-token", me: { id: "1", kind: "user",
+          display_name: "Nobody" } }));
+      }
+    });
+    const page = await context.newPage();
+    await page.goto(server.baseUrl + "/");
+    await page.getByRole("alert").filter({ hasText: "You have been signed out. Please log in again." }).waitFor();
+    await page.getByLabel("Username").waitFor();
+    assert.equal(await page.evaluate(() => localStorage.getItem("chatd.session")), null);
+    await context.close();
+  });
+
   it("a hidden shop page gets a notification; a visible one does not", async () => {
     const ann = people.ann.page;
     const hats = people.hats.page;
@@ -333,12 +473,28 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     await admin.getByRole("button", { name: "Ban", exact: true }).click();
     await admin.locator("#info", { hasText: "banned" }).waitFor();
     // Bob's connection is closed (1008) and the page says why instead of retrying forever.
-    await bob.locator("#banner", { hasText: "Disconnected" }).waitFor({ timeout: 15000 });
+    await bob.locator("#banner", { hasText: "Disconnected" }).filter({ hasText: "blocked" })
+      .waitFor({ timeout: 15000 });
     await assert.rejects(server.login("user", "bob", PASSWORD), /403/);
+    // Nothing can be sent: the composer says so and is disabled.
+    assert.equal(await bob.getByLabel("Message", { exact: true }).isDisabled(), true);
+    assert.equal(await bob.getByRole("button", { name: "Send" }).isDisabled(), true);
+    // Without a connection of his own, the shop's presence is unknown to him, not "online".
+    await bob.locator('#conversation-list [data-testid="presence"][data-state="unknown"]').first().waitFor();
+    assert.equal(await bob.locator('#conversation-list [data-state="active"]').count(), 0);
+    // Reconnecting while still banned says the same again.
+    await bob.getByRole("button", { name: "Reconnect" }).click();
+    await bob.locator("#banner", { hasText: "blocked" }).waitFor();
 
     await admin.getByRole("button", { name: "Unban", exact: true }).click();
     await admin.locator("#info", { hasText: "unbanned" }).waitFor();
     assert.ok(await server.login("user", "bob", PASSWORD));
+    // After the unban, one click brings Bob back.
+    await bob.getByRole("button", { name: "Reconnect" }).click();
+    await connected(bob);
+    assert.equal(await bob.getByLabel("Message", { exact: true }).isDisabled(), false);
+    await send(bob, "back after the unban");
+    await message(bob, "back after the unban").waitFor(); // acknowledged: no longer pending
   });
 
   it("after a server restart the pages reconnect and recover what they missed", async () => {
@@ -357,6 +513,18 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     await server.stop();
     await ann.locator("#banner", { hasText: "Offline" }).waitFor({ timeout: 15000 });
     await hats.locator("#banner", { hasText: "Offline" }).waitFor({ timeout: 15000 });
+    // The shop's presence is unknown while Ann's own connection is down (not a green "online").
+    const annRow = ann.locator(`#conversation-list button[data-conversation-id="${conversationId}"]`);
+    await annRow.locator('[data-testid="presence"][data-state="unknown"]').waitFor();
+    await ann.locator("#chat-header", { hasText: "status unknown" }).waitFor();
+    // The countdown to the next attempt moves.
+    const countdowns = new Set();
+    await eventually(async () => {
+      const t = await ann.locator("#banner").innerText();
+      const m = /reconnecting in (\d+) s/.exec(t);
+      if (m) countdowns.add(m[1]);
+      return countdowns.size >= 2;
+    }, { what: "the reconnect countdown to tick", interval: 200 });
     await shot("offline-customer", ann);
 
     // Written while the server is down: kept, and sent after the reconnect.
@@ -372,7 +540,10 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     });
 
     await server.start(); // same ports, same data dir
-    await connected(ann, 30000);
+    // Back within the backoff's cap (5 s) and a connect, not half a minute later.
+    const back = Date.now();
+    await connected(ann, 10000);
+    assert.ok(Date.now() - back < 8000, `reconnected ${Date.now() - back} ms after the server was back`);
     await message(ann, "sent while the server was down").waitFor({ timeout: 15000 });
     for (let i = 1; i <= 25; i++) {
       await server.api("POST", `/v1/conversations/${conversationId}/messages`, {

@@ -3,6 +3,7 @@ import {
   ChatError,
   ChatSocket,
   compareIds,
+  newClientMsgId,
   watchPagePresence,
   pagePresence,
   type Conversation,
@@ -17,6 +18,7 @@ import {
 } from "@chatd/client";
 
 import { byId, codePoints, formatTime, h } from "./dom.js";
+import { DeviceStore } from "./store.js";
 
 const MAX_BODY = 4000;
 const PAGE = 30;
@@ -41,28 +43,45 @@ export function describeError(e: unknown): string {
   if (!(e instanceof ChatError)) return `Something went wrong: ${String(e)}`;
   switch (e.code) {
     case "rate_limited":
-      return "You are sending too fast (rate limited). Wait a moment and try again.";
+      return "You are sending too fast. Wait a moment and try again.";
     case "too_large":
-      return `Message too large: at most ${MAX_BODY} characters.`;
+      return `Message too long: at most ${MAX_BODY} characters.`;
     case "offline":
       return "You are offline. Messages are kept and sent when the connection is back.";
     case "timeout":
       return "The server did not answer in time.";
     case "unauthorized":
-      return "Your session has expired. Please log in again.";
+      return "You have been signed out. Please log in again.";
     case "forbidden":
-      return `Not allowed: ${e.message}`;
+      return "You are not allowed to do that. If your account was blocked, contact support.";
     case "not_found":
-      return `Not found: ${e.message}`;
+      return "That conversation or message does not exist, or you cannot see it.";
     case "conflict":
-      return `Already taken: ${e.message}`;
+      return "That is already taken.";
     case "bad_request":
-      return `Invalid: ${e.message}`;
+      return `That was not accepted: ${e.message}`;
     case "unavailable":
-      return "The service is temporarily unavailable. Retrying…";
+      return "The service is temporarily unavailable. Try again in a moment.";
     default:
       return e.message || e.code;
   }
+}
+
+/** The banner's text when the connection closed for good, and whether sending is impossible. */
+function closedReason(e: ChatError | undefined): { text: string; blocked: boolean } {
+  if (e?.code === "forbidden") {
+    return {
+      text: "Disconnected: your account has been blocked by support, so you cannot send or receive messages. " +
+        "Messages you already wrote are kept.",
+      blocked: true,
+    };
+  }
+  return { text: "Disconnected.", blocked: false };
+}
+
+export function presenceWord(state: PresenceState | "unknown"): string {
+  return state === "active" ? "online" : state === "inactive" ? "away" : state === "offline" ? "offline"
+    : "status unknown";
 }
 
 export class ChatApp {
@@ -70,7 +89,8 @@ export class ChatApp {
   private readonly api: ChatApi;
   private readonly me: Participant;
   private readonly socket: ChatSocket;
-  private readonly onLogout: () => void;
+  private readonly onLogout: (message?: string) => void;
+  private readonly store: DeviceStore;
 
   private readonly convs = new Map<Id, ConvState>();
   private readonly people = new Map<Id, ParticipantRef>();
@@ -85,39 +105,55 @@ export class ChatApp {
   private typingTimer: ReturnType<typeof setInterval> | undefined;
   private stopPresence: (() => void) | undefined;
   private errorTimer: ReturnType<typeof setTimeout> | undefined;
+  private bannerTimer: ReturnType<typeof setInterval> | undefined;
+  /** When the next reconnect attempt is due (the banner counts down to it). */
+  private retryAt: number | null = null;
 
-  constructor(root: HTMLElement, api: ChatApi, me: Participant, onLogout: () => void) {
+  constructor(root: HTMLElement, api: ChatApi, me: Participant, onLogout: (message?: string) => void) {
     this.root = root;
     this.api = api;
     this.me = me;
     this.onLogout = onLogout;
+    this.store = new DeviceStore(me.id);
     this.people.set(me.id, me);
-    this.socket = new ChatSocket({ api });
+    // A short cap: after a server restart the page is back within seconds.
+    this.socket = new ChatSocket({ api, backoff: { baseMs: 500, maxMs: 5000 } });
   }
 
   start(): void {
     this.renderShell();
     const s = this.socket;
     s.on("status", (st) => {
+      const wasOpen = this.status.status === "open";
       this.status = st;
+      this.retryAt = st.status === "reconnecting" && st.retryInMs !== undefined ? Date.now() + st.retryInMs : null;
       this.renderBanner();
+      this.renderComposerState();
+      // While our own connection is down, nobody's presence is known.
+      if (wasOpen !== (st.status === "open")) {
+        this.renderList();
+        this.renderChatHeader();
+      }
     });
     s.on("error", (e) => {
-      if (e.code === "unauthorized" || e.code === "forbidden") {
-        this.showError(describeError(e));
-        if (e.code === "unauthorized") this.onLogout();
+      if (e.code === "unauthorized") {
+        this.onLogout(describeError(e));
         return;
       }
+      // A ban: the banner says it (status "closed" with the error).
+      if (e.code === "forbidden" && s.status !== "open") return;
       this.showError(describeError(e));
     });
     s.on("ready", (r) => {
       for (const c of r.conversations) {
-        const known = this.convs.has(c.id);
+        const known = (this.convs.get(c.id)?.messages.size ?? 0) > 0;
         const st = this.upsertConversation(c);
         for (const m of c.messages) st.messages.set(m.id, m);
         // The ready frame has the newest 20; older pages come from history.
         if (!known) st.hasMore = c.messages.length >= 20;
       }
+      // Presence learnt before the connection dropped may be stale: ask again.
+      this.presence.clear();
       void this.loadPresence();
       this.renderList();
       this.renderChat();
@@ -159,24 +195,60 @@ export class ChatApp {
     s.on("send_state", (e) => {
       if (e.state === "sent") {
         this.pending.delete(e.client_msg_id);
+        this.store.removeOutbox(e.client_msg_id);
         if (e.message) this.addMessage(e.message);
       } else if (e.state === "failed" && e.error?.code === "cancelled") {
         this.pending.delete(e.client_msg_id);
+        this.store.removeOutbox(e.client_msg_id);
       } else {
         this.pending.set(e.client_msg_id, e);
-        if (e.state === "retrying" && e.error) this.showError(describeError(e.error));
-        if (e.state === "failed" && e.error) this.showError(describeError(e.error));
+        if (e.state === "retrying" && e.error?.code === "rate_limited") this.showError(describeError(e.error));
+        if (e.state === "failed" && e.error) {
+          const error = { code: e.error.code, message: e.error.message };
+          this.store.updateOutbox(e.client_msg_id, (i) => ({ ...i, failed: error }));
+          this.showError(describeError(e.error));
+        }
       }
       if (e.conversation_id === this.activeId) this.renderMessages(e.state === "sending" || e.state === "sent");
     });
+
+    // Messages written before a reload (or in another tab that closed) and
+    // not acknowledged: send them again with their client_msg_id, so one that
+    // did arrive is not stored twice.
+    for (const item of this.store.outbox()) {
+      if (item.failed) {
+        this.pending.set(item.client_msg_id, {
+          client_msg_id: item.client_msg_id,
+          conversation_id: item.conversation_id,
+          body: item.body,
+          state: "failed",
+          attempt: 0,
+          error: new ChatError(item.failed.code, item.failed.message),
+        });
+      } else {
+        this.socket.send(item.conversation_id, item.body, item.client_msg_id).catch(() => {});
+      }
+    }
 
     this.stopPresence = watchPagePresence(this.socket);
     // Reading happens when the page comes back to the front.
     document.addEventListener("visibilitychange", this.onVisibility);
     window.addEventListener("focus", this.onVisibility);
     window.addEventListener("online", this.onOnline);
+    window.addEventListener("beforeunload", this.onBeforeUnload);
     this.typingTimer = setInterval(() => this.renderTyping(), 1000);
+    this.bannerTimer = setInterval(() => this.tickBanner(), 1000);
     this.socket.connect();
+    // The list over HTTP too: the gateway may answer while the chat server does not.
+    void this.api.listConversations(100).then((list) => {
+      // Only what the ready frame did not bring: live state wins over this snapshot.
+      for (const c of list) if (!this.convs.has(c.id)) this.upsertConversation(c);
+      void this.loadPresence();
+      this.renderList();
+      this.renderChat();
+    }).catch(() => {
+      // The ready frame brings it when the connection is up.
+    });
   }
 
   stop(): void {
@@ -185,12 +257,29 @@ export class ChatApp {
     document.removeEventListener("visibilitychange", this.onVisibility);
     window.removeEventListener("focus", this.onVisibility);
     window.removeEventListener("online", this.onOnline);
+    window.removeEventListener("beforeunload", this.onBeforeUnload);
     clearInterval(this.pollTimer);
     clearInterval(this.typingTimer);
+    clearInterval(this.bannerTimer);
   }
 
-  private readonly onVisibility = () => this.markActiveRead();
+  private readonly onVisibility = () => {
+    // Back in front while offline: try at once instead of waiting out the backoff.
+    if (document.visibilityState === "visible" && this.status.status === "reconnecting") this.socket.reconnectNow();
+    this.markActiveRead();
+  };
   private readonly onOnline = () => this.socket.reconnectNow();
+  private readonly onBeforeUnload = (ev: BeforeUnloadEvent) => {
+    // Unsent messages are kept on this device, but leaving now delays them: ask.
+    if (this.pending.size === 0) return;
+    ev.preventDefault();
+    ev.returnValue = "";
+  };
+
+  /** Nothing can be sent (blocked), as opposed to merely offline (sends wait in the outbox). */
+  private get sendingBlocked(): boolean {
+    return this.status.status === "closed" && closedReason(this.status.error).blocked;
+  }
 
   // ---- state ----
 
@@ -337,7 +426,12 @@ export class ChatApp {
       this.pollTimer = setInterval(() => void this.refreshObserved(id), 3000);
     }
     this.renderAll();
-    byId<HTMLTextAreaElement>("composer").focus();
+    // Known from the list but none of its messages yet (offline start): the newest page.
+    if (st.messages.size === 0 && st.hasMore) void this.loadOlder();
+    const composer = byId<HTMLTextAreaElement>("composer");
+    composer.value = this.store.draft(id);
+    this.updateCounter();
+    composer.focus();
     this.markActiveRead();
   }
 
@@ -398,11 +492,28 @@ export class ChatApp {
       this.showError("You are viewing this conversation as an admin and are not a member.");
       return;
     }
-    this.socket.send(st.conv.id, body).catch(() => {
+    if (this.sendingBlocked) return;
+    const id = newClientMsgId();
+    this.store.putOutbox({ client_msg_id: id, conversation_id: st.conv.id, body, created_at: Date.now() });
+    this.socket.send(st.conv.id, body, id).catch(() => {
       // send_state shows the failure next to the message.
     });
     byId<HTMLTextAreaElement>("composer").value = "";
+    this.store.setDraft(st.conv.id, "");
     this.updateCounter();
+  }
+
+  /** Sends a message that failed again, with its client_msg_id. */
+  private retrySend(p: SendStateEvent): void {
+    this.store.updateOutbox(p.client_msg_id, ({ failed: _f, ...rest }) => rest);
+    this.socket.send(p.conversation_id, p.body, p.client_msg_id).catch(() => {});
+  }
+
+  private discardSend(p: SendStateEvent): void {
+    this.pending.delete(p.client_msg_id);
+    this.store.removeOutbox(p.client_msg_id);
+    this.socket.cancelSend(p.client_msg_id);
+    if (p.conversation_id === this.activeId) this.renderMessages(false);
   }
 
   private async editMessage(m: Message, body: string): Promise<void> {
@@ -618,9 +729,11 @@ export class ChatApp {
             this.send((k.target as HTMLTextAreaElement).value);
           }
         },
-        oninput: () => {
+        oninput: (ev: Event) => {
           this.updateCounter();
-          if (this.activeId && !this.convs.get(this.activeId)?.observer) this.socket.typing(this.activeId);
+          if (!this.activeId) return;
+          this.store.setDraft(this.activeId, (ev.target as HTMLTextAreaElement).value);
+          if (!this.convs.get(this.activeId)?.observer) this.socket.typing(this.activeId);
         },
       }),
       h("span", { id: "counter", class: "counter muted" }),
@@ -651,24 +764,61 @@ export class ChatApp {
     const el = document.getElementById("banner");
     if (!el) return;
     const s = this.status;
+    el.dataset.status = s.status;
     if (s.status === "open") {
       el.hidden = true;
       el.replaceChildren();
       return;
     }
     el.hidden = false;
-    if (s.status === "connecting") {
+    if (s.status === "connecting" || s.status === "idle") {
       el.replaceChildren("Connecting…");
     } else if (s.status === "reconnecting") {
-      const secs = s.retryInMs !== undefined ? Math.max(1, Math.round(s.retryInMs / 1000)) : null;
       el.replaceChildren(
-        `Offline — reconnecting${secs ? ` in ${secs}s` : ""}… Messages you send are kept and sent when the connection is back. `,
-        h("button", { type: "button", class: "link", onclick: () => this.socket.reconnectNow() }, "Retry now"),
+        h("span", { id: "banner-text" }, this.reconnectText()), " ",
+        h("button", { type: "button", class: "link", id: "retry-now", onclick: () => this.socket.reconnectNow() },
+          "Retry now"),
       );
     } else if (s.status === "closed") {
-      el.replaceChildren(`Disconnected${s.error ? `: ${describeError(s.error)}` : ""}`);
+      el.replaceChildren(
+        h("span", { id: "banner-text" }, closedReason(s.error).text), " ",
+        h("button", { type: "button", class: "link", id: "reconnect", onclick: () => this.socket.connect() },
+          "Reconnect"),
+      );
     }
-    el.dataset.status = s.status;
+  }
+
+  private reconnectText(): string {
+    if (this.retryAt === null) return "Offline · reconnecting…";
+    const secs = Math.max(1, Math.ceil((this.retryAt - Date.now()) / 1000));
+    return `Offline · reconnecting in ${secs} s`;
+  }
+
+  /** Moves the countdown without rebuilding the banner (a focused button keeps focus). */
+  private tickBanner(): void {
+    if (this.status.status !== "reconnecting") return;
+    const t = document.getElementById("banner-text");
+    const text = this.reconnectText();
+    if (t && t.textContent !== text) t.textContent = text;
+  }
+
+  private renderComposerState(): void {
+    const composer = document.getElementById("composer") as HTMLTextAreaElement | null;
+    const button = document.getElementById("send-button") as HTMLButtonElement | null;
+    if (!composer || !button) return;
+    const st = this.activeId ? this.convs.get(this.activeId) : undefined;
+    const blocked = this.sendingBlocked;
+    composer.disabled = !st || st.observer || blocked;
+    button.disabled = composer.disabled;
+    composer.placeholder = blocked
+      ? "You cannot send messages while your account is blocked."
+      : "Write a message… (Enter to send, Shift+Enter for a new line)";
+  }
+
+  /** A participant's presence as far as we know: "unknown" while our own connection is down. */
+  private presenceOf(id: Id): PresenceState | "unknown" {
+    if (this.status.status !== "open") return "unknown";
+    return this.presence.get(id) ?? "offline";
   }
 
   private renderList(): void {
@@ -685,7 +835,7 @@ export class ChatApp {
     ul.replaceChildren(...list.map((st) => {
       const c = st.conv;
       const peer = this.peer(c);
-      const state = peer ? this.presence.get(peer.id) ?? "offline" : null;
+      const state = peer ? this.presenceOf(peer.id) : null;
       const last = c.last_message;
       const preview = last ? (last.deleted ? "Message deleted" : last.body) : "No messages yet";
       const unread = c.unread_count;
@@ -719,8 +869,7 @@ export class ChatApp {
     if (!chat) return;
     const st = this.activeId ? this.convs.get(this.activeId) : undefined;
     chat.classList.toggle("empty", !st);
-    byId<HTMLTextAreaElement>("composer").disabled = !st || st.observer;
-    byId<HTMLButtonElement>("send-button").disabled = !st || st.observer;
+    this.renderComposerState();
     this.renderChatHeader();
     this.renderMessages(true);
     this.renderTyping();
@@ -737,7 +886,7 @@ export class ChatApp {
     }
     const c = st.conv;
     const peer = this.peer(c);
-    const state = peer ? this.presence.get(peer.id) ?? "offline" : null;
+    const state = peer ? this.presenceOf(peer.id) : null;
     const others = c.members.filter((m) => m.id !== this.me.id);
     el.replaceChildren(
       h("button", { type: "button", class: "back ghost", "aria-label": "Back to conversations", onclick: () => {
@@ -749,7 +898,7 @@ export class ChatApp {
         h("h2", { id: "chat-title" }, this.title(c)),
         h("span", { class: "muted small" },
           state ? h("span", { class: `dot ${state}` }) : null,
-          state ? ` ${state === "active" ? "online" : state === "inactive" ? "away" : "offline"}` : "",
+          state ? ` ${presenceWord(state)}` : "",
           st.observer ? " · viewing as admin" : "",
           ` · #${c.id}`),
       ),
@@ -795,17 +944,21 @@ export class ChatApp {
         onclick: () => void this.loadOlder() }, st.loadingOlder ? "Loading…" : "Load older messages")
       : h("p", { class: "muted start" }, "This is the beginning of the conversation."));
     for (const m of msgs) items.push(this.messageItem(m, st, m.id === seenId));
+    const known = new Set(msgs.filter((m) => m.sender.id === this.me.id).map((m) => m.client_msg_id));
     for (const p of this.pending.values()) {
-      if (p.conversation_id !== st.conv.id) continue;
+      // Stored already (its ack was lost, then the history came): shown once, as the message.
+      if (p.conversation_id !== st.conv.id || known.has(p.client_msg_id)) continue;
       const label = p.state === "failed" ? `Not sent: ${p.error ? describeError(p.error) : "failed"}`
         : p.state === "retrying" ? `Retrying${p.error ? ` (${p.error.code.replace("_", " ")})` : ""}…`
         : p.state === "queued" ? "Waiting for connection…" : "Sending…";
       items.push(h("article", { class: `msg mine pending ${p.state}`, "data-client-msg-id": p.client_msg_id },
         h("p", { class: "body" }, p.body),
         h("footer", { class: "meta" }, h("span", {}, label),
+          p.state === "failed"
+            ? h("button", { type: "button", class: "link", onclick: () => this.retrySend(p) }, "Retry")
+            : null,
           p.state === "failed" || p.state === "queued" || p.state === "retrying"
-            ? h("button", { type: "button", class: "link", onclick: () => this.socket.cancelSend(p.client_msg_id) },
-              "Discard")
+            ? h("button", { type: "button", class: "link", onclick: () => this.discardSend(p) }, "Discard")
             : null),
       ));
     }

@@ -443,6 +443,127 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     await shot("history-shop", hats);
   });
 
+  it("reads like a chat: links, times, groups, days, a jump button, a divider, the title and a URL", async () => {
+    const ann = people.ann.page;
+    const hats = people.hats.page;
+    const bob = people.bob.page;
+
+    // The shop is at the top after scrolling back through history: down to the latest first.
+    await hats.locator("#messages").evaluate((el) => {
+      el.scrollTop = el.scrollHeight;
+    });
+    await hats.locator("#jump").waitFor({ state: "hidden" });
+
+    // Links: only http(s), opened in a new tab without opener or referrer; markup stays text.
+    const body = "see https://example.com/hats?size=m, javascript:alert(1) and <b>bold</b>";
+    await send(ann, body);
+    const linked = message(hats, body);
+    await linked.waitFor();
+    const link = linked.locator("a");
+    assert.equal(await link.count(), 1);
+    assert.equal(await link.getAttribute("href"), "https://example.com/hats?size=m");
+    assert.equal(await link.innerText(), "https://example.com/hats?size=m");
+    assert.equal(await link.getAttribute("target"), "_blank");
+    assert.equal(await link.getAttribute("rel"), "noopener noreferrer");
+    assert.equal(await hats.locator('#messages a[href^="javascript"], #messages b').count(), 0);
+    // A time shows the full date on hover and the exact instant in datetime.
+    const time = linked.locator("time");
+    const iso = await time.getAttribute("datetime");
+    assert.ok(!Number.isNaN(Date.parse(iso)), iso);
+    assert.match(await time.getAttribute("title"), new RegExp(String(new Date(iso).getFullYear())));
+    // Consecutive messages of one sender form a group: one name above them.
+    await send(ann, "grouped second");
+    const second = message(hats, "grouped second");
+    await second.waitFor();
+    assert.match(await second.getAttribute("class"), /\bgrouped\b/);
+    assert.equal(await second.locator("header.author").count(), 0);
+    assert.equal(await hats.getByTestId("day-separator").last().innerText(), "Today");
+
+    // Scrolled up when a message arrives: a button says so and jumps to it.
+    await hats.locator("#messages").evaluate((el) => {
+      el.scrollTop = el.scrollHeight / 2;
+    });
+    await hats.locator("#jump", { hasText: "Jump to latest" }).waitFor();
+    await send(ann, "arrived while scrolled up");
+    await hats.locator("#jump", { hasText: "1 new message ↓" }).waitFor();
+    const inView = (loc) => loc.evaluate((el) => {
+      const r = el.getBoundingClientRect();
+      const box = document.getElementById("messages").getBoundingClientRect();
+      return r.top >= box.top - 1 && r.bottom <= box.bottom + 1;
+    });
+    assert.equal(await inView(message(hats, "arrived while scrolled up")), false);
+    await hats.locator("#jump").click();
+    await hats.locator("#jump").waitFor({ state: "hidden" });
+    assert.equal(await inView(message(hats, "arrived while scrolled up")), true);
+
+    // Bob writes while the shop reads Ann: the unread count goes into the tab title ...
+    const unreadBefore = Number(/^\((\d+)\) chatd$/.exec(await hats.title())?.[1] ?? 0);
+    assert.ok(unreadBefore >= 1, "Bob's first message is still unread");
+    await send(bob, "a question from bob");
+    await eventually(async () => (await hats.title()) === `(${unreadBefore + 1}) chatd`,
+      { what: "the unread count in the title" });
+    // ... and opening his conversation puts a "New messages" divider above the first unread one.
+    await hats.locator("#conversation-list li", { hasText: "Bob Buyer" }).getByRole("button").click();
+    await hats.locator("#chat-title", { hasText: "Bob Buyer" }).waitFor();
+    const divider = hats.getByTestId("new-divider");
+    await divider.waitFor();
+    assert.equal(await divider.evaluate((el) => el.nextElementSibling.querySelector("p.body").textContent),
+      "do you ship abroad?");
+    await message(hats, "a question from bob").waitFor();
+    await eventually(async () => (await hats.title()) === "chatd", { what: "the title without unread" });
+
+    // A URL per conversation: back and forward, reload and a new tab reopen it.
+    const bobConversation = await hats.locator("#conversation-list button.conv.active")
+      .getAttribute("data-conversation-id");
+    assert.equal(new URL(hats.url()).pathname, `/c/${bobConversation}`);
+    await hats.goBack();
+    await hats.locator("#chat-title", { hasText: "Ann Customer" }).waitFor();
+    assert.equal(new URL(hats.url()).pathname, `/c/${conversationId}`);
+    await hats.goForward();
+    await hats.locator("#chat-title", { hasText: "Bob Buyer" }).waitFor();
+    await hats.reload();
+    await hats.locator("#chat-title", { hasText: "Bob Buyer" }).waitFor();
+    await connected(hats);
+    await setVisible(hats, true);
+
+    // A new tab on /c/<id> (same session) with messages from two days: a separator per day.
+    const recent = (await server.api("GET", `/v1/conversations/${conversationId}/messages?limit=10`,
+      { token: people.hats.token })).messages;
+    const cut = recent.at(-1).id; // the 10th newest: older ones are made two days old below
+    const shift = (m) => (BigInt(m.id) < BigInt(cut) ? { ...m, created_at: m.created_at - 2 * 86400000 } : m);
+    const tab = await people.hats.context.newPage();
+    await tab.routeWebSocket(/\/v1\/ws/, (ws) => {
+      const srv = ws.connectToServer();
+      ws.onMessage((m) => srv.send(m));
+      srv.onMessage((m) => {
+        const f = JSON.parse(m);
+        if (f.type === "ready") for (const c of f.conversations) c.messages = c.messages.map(shift);
+        if (f.type === "history") f.messages = f.messages.map(shift);
+        ws.send(JSON.stringify(f));
+      });
+    });
+    await tab.route(/\/v1\/conversations\/\d+\/messages/, async (route) => {
+      const res = await route.fetch();
+      const page = await res.json();
+      page.messages = page.messages.map(shift);
+      await route.fulfill({ response: res, json: page });
+    });
+    await tab.goto(`${server.baseUrl}/c/${conversationId}`);
+    await tab.locator("#chat-title", { hasText: "Ann Customer" }).waitFor();
+    await tab.locator(`#messages article[data-message-id="${cut}"]`).waitFor();
+    await connected(tab);
+    const days = await tab.getByTestId("day-separator").allInnerTexts();
+    assert.equal(days.length, 2, days.join(" | "));
+    assert.equal(days[1], "Today");
+    assert.notEqual(days[0], "Yesterday");
+    assert.equal(await tab.getByTestId("day-separator").last()
+      .evaluate((el) => el.nextElementSibling.getAttribute("data-message-id")), cut);
+    await tab.close();
+
+    await openConversation(hats);
+    await shot("structure-shop", hats);
+  });
+
   it("an admin deletes a message and it disappears from both other pages", async () => {
     const ann = people.ann.page;
     const hats = people.hats.page;

@@ -19,9 +19,14 @@ import {
 
 import { byId, codePoints, formatTime, h } from "./dom.js";
 import { DeviceStore } from "./store.js";
+import { GROUP_MS, dayKey, dayLabel, fullDate, splitLinks } from "./text.js";
 
 const MAX_BODY = 4000;
 const PAGE = 30;
+/** The first page of a conversation opened before the ready frame brought it (as many as ready has). */
+const FIRST_PAGE = 20;
+/** Closer than this to the bottom counts as "at the latest message". */
+const NEAR_BOTTOM_PX = 80;
 const TYPING_SHOWN_MS = 4000;
 
 interface ConvState {
@@ -36,6 +41,20 @@ interface ConvState {
   peerRead: Map<Id, Id>;
   /** Admin viewing a conversation they are not a member of: no live frames, so it is polled. */
   observer: boolean;
+  /** The first message that was unread when the conversation was opened: the "New messages" divider goes above it. */
+  unreadFrom: Id | null;
+  /** Messages from others that arrived below the visible part (the "new messages ↓" button counts them). */
+  newBelow: number;
+}
+
+/** The path of a conversation's page, and back. */
+export function conversationPath(id: Id): string {
+  return `/c/${encodeURIComponent(id)}`;
+}
+
+export function conversationFromPath(path: string): Id | null {
+  const m = /^\/c\/(\d{1,20})\/?$/.exec(path);
+  return m ? (m[1] as Id) : null;
 }
 
 /** A friendly sentence for an error code (the contract's or the client's). */
@@ -77,6 +96,18 @@ function closedReason(e: ChatError | undefined): { text: string; blocked: boolea
     };
   }
   return { text: "Disconnected.", blocked: false };
+}
+
+/** A message body as text nodes and http(s) links that open in a new tab, built with DOM calls only. */
+function linkified(body: string): Node[] {
+  return splitLinks(body).map((p) => "href" in p
+    ? h("a", { href: p.href, target: "_blank", rel: "noopener noreferrer" }, p.text)
+    : document.createTextNode(p.text));
+}
+
+/** A time as people read it, with the full date on hover and the exact instant for machines. */
+function timeEl(ms: number, cls?: string): HTMLElement {
+  return h("time", { datetime: new Date(ms).toISOString(), title: fullDate(ms), class: cls }, formatTime(ms));
 }
 
 export function presenceWord(state: PresenceState | "unknown"): string {
@@ -236,6 +267,7 @@ export class ChatApp {
     window.addEventListener("focus", this.onVisibility);
     window.addEventListener("online", this.onOnline);
     window.addEventListener("beforeunload", this.onBeforeUnload);
+    window.addEventListener("popstate", this.onPopState);
     this.typingTimer = setInterval(() => this.renderTyping(), 1000);
     this.bannerTimer = setInterval(() => this.tickBanner(), 1000);
     this.socket.connect();
@@ -249,6 +281,9 @@ export class ChatApp {
     }).catch(() => {
       // The ready frame brings it when the connection is up.
     });
+    // A reload, a new tab or a link to /c/<id> reopens that conversation.
+    const fromUrl = conversationFromPath(location.pathname);
+    if (fromUrl) void this.openConversation(fromUrl, false);
   }
 
   stop(): void {
@@ -258,6 +293,8 @@ export class ChatApp {
     window.removeEventListener("focus", this.onVisibility);
     window.removeEventListener("online", this.onOnline);
     window.removeEventListener("beforeunload", this.onBeforeUnload);
+    window.removeEventListener("popstate", this.onPopState);
+    document.title = "chatd";
     clearInterval(this.pollTimer);
     clearInterval(this.typingTimer);
     clearInterval(this.bannerTimer);
@@ -295,6 +332,8 @@ export class ChatApp {
         typing: new Map(),
         peerRead: new Map(),
         observer,
+        unreadFrom: null,
+        newBelow: 0,
       };
       this.convs.set(c.id, st);
     } else {
@@ -320,14 +359,35 @@ export class ChatApp {
       }).catch(() => {});
       return;
     }
-    this.addMessage(m);
     const mine = m.sender.id === this.me.id;
+    const active = m.conversation_id === this.activeId;
+    const atBottom = active && this.nearBottom();
+    if (!mine && active && !atBottom) {
+      // Arrived below what the reader is looking at: count it for the "new messages ↓" button.
+      st.newBelow += 1;
+      if (!st.unreadFrom) st.unreadFrom = m.id;
+    }
+    this.addMessage(m);
     if (!mine) {
       st.typing.delete(m.sender.id);
-      if (m.conversation_id !== this.activeId || pagePresence(document) !== "active") st.conv.unread_count += 1;
+      if (!active || pagePresence(document) !== "active") st.conv.unread_count += 1;
       else this.markActiveRead();
     }
     this.renderList();
+  }
+
+  private nearBottom(): boolean {
+    const box = document.getElementById("messages");
+    return !box || box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  /** The oldest loaded message from someone else that is unread. */
+  private firstUnread(st: ConvState): Id | null {
+    const others = this.sortedMessages(st).filter((m) => m.sender.id !== this.me.id && !m.deleted);
+    const last = st.conv.last_read_message_id;
+    if (last) return others.find((m) => compareIds(m.id, last) > 0)?.id ?? null;
+    if (st.conv.unread_count > 0) return others.at(-Math.min(st.conv.unread_count, others.length))?.id ?? null;
+    return null;
   }
 
   private addMessage(m: Message): void {
@@ -400,32 +460,45 @@ export class ChatApp {
 
   // ---- actions ----
 
-  private async openConversation(id: Id): Promise<void> {
+  /** Opens a conversation; `push` adds /c/<id> to the browser history (not when following it). */
+  private async openConversation(id: Id, push = true): Promise<void> {
     this.activeId = id;
     this.editing = null;
     this.showNotifications = false;
     clearInterval(this.pollTimer);
+    if (push && location.pathname !== conversationPath(id)) history.pushState({ c: id }, "", conversationPath(id));
     let st = this.convs.get(id);
     if (!st) {
       try {
         const c = await this.api.getConversation(id);
         const observer = !c.members.some((m) => m.id === this.me.id);
         st = this.upsertConversation(c, observer);
-        const page = await this.api.history(id, { limit: PAGE });
-        for (const m of page.messages) st.messages.set(m.id, m);
-        st.hasMore = page.has_more;
+        if (st.messages.size === 0) {
+          const page = await this.api.history(id, { limit: FIRST_PAGE });
+          for (const m of page.messages) st.messages.set(m.id, m);
+          st.hasMore = page.has_more;
+        }
       } catch (e) {
+        if (this.activeId !== id) return;
         this.activeId = null;
+        if (conversationFromPath(location.pathname) === id) history.replaceState(null, "", "/");
         this.showError(describeError(e));
         this.renderAll();
         return;
       }
+      if (this.activeId !== id) return; // another was opened meanwhile
     }
+    st.unreadFrom = this.firstUnread(st);
+    st.newBelow = 0;
     if (st.observer) {
       // An admin watching from outside gets no live frames: poll the newest page.
       this.pollTimer = setInterval(() => void this.refreshObserved(id), 3000);
     }
     this.renderAll();
+    // Start at the first unread message, else at the latest.
+    const divider = document.getElementById("new-divider");
+    if (divider) divider.scrollIntoView({ block: "start" });
+    this.updateJump();
     // Known from the list but none of its messages yet (offline start): the newest page.
     if (st.messages.size === 0 && st.hasMore) void this.loadOlder();
     const composer = byId<HTMLTextAreaElement>("composer");
@@ -461,7 +534,7 @@ export class ChatApp {
     const box = byId("messages");
     const before = box.scrollHeight - box.scrollTop;
     try {
-      const opts: { before?: Id; limit: number } = { limit: PAGE };
+      const opts: { before?: Id; limit: number } = { limit: oldest ? PAGE : FIRST_PAGE };
       if (oldest) opts.before = oldest.id;
       const page = this.socket.status === "open" && !st.observer
         ? await this.socket.history(st.conv.id, opts)
@@ -614,7 +687,10 @@ export class ChatApp {
           type: "button", id: "notif-button", class: "ghost", "aria-expanded": "false",
           "aria-controls": "notifications", onclick: () => void this.toggleNotifications(),
         }, "Notifications"),
-        h("button", { type: "button", class: "ghost", onclick: () => this.onLogout() }, "Log out"),
+        h("button", { type: "button", class: "ghost", onclick: () => {
+          history.replaceState(null, "", "/");
+          this.onLogout();
+        } }, "Log out"),
       ),
       h("div", { id: "banner", class: "banner", role: "status", "aria-live": "polite", hidden: true }),
       h("div", { id: "error", class: "error", role: "alert", hidden: true }),
@@ -628,8 +704,12 @@ export class ChatApp {
         ),
         h("section", { id: "chat", class: "chat", "aria-label": "Chat" },
           h("div", { id: "chat-header", class: "chat-header" }),
-          h("div", { id: "messages", class: "messages", role: "log", "aria-live": "polite", "aria-label": "Messages",
-            tabindex: 0, onscroll: () => this.onScroll() }),
+          h("div", { class: "messages-wrap" },
+            h("div", { id: "messages", class: "messages", role: "log", "aria-live": "polite", "aria-label": "Messages",
+              tabindex: 0, onscroll: () => this.onScroll() }),
+            h("button", { type: "button", id: "jump", class: "jump", hidden: true, onclick: () => this.jumpToLatest() },
+              "Jump to latest ↓"),
+          ),
           h("div", { id: "typing", class: "typing", "aria-live": "polite" }),
           this.composer(),
         ),
@@ -827,6 +907,10 @@ export class ChatApp {
     const list = [...this.convs.values()]
       .filter((s) => !s.observer)
       .sort((a, b) => b.conv.updated_at - a.conv.updated_at || compareIds(b.conv.id, a.conv.id));
+    // The unread count in the tab's title, as mail and chat pages do.
+    const unread = list.reduce((n, st) => n + st.conv.unread_count, 0);
+    const title = unread > 0 ? `(${unread > 99 ? "99+" : unread}) chatd` : "chatd";
+    if (document.title !== title) document.title = title;
     if (list.length === 0) {
       ul.replaceChildren(h("li", { class: "muted empty" },
         this.me.kind === "shop" ? "No customer has written yet." : "No conversations yet."));
@@ -856,7 +940,7 @@ export class ChatApp {
               last && last.sender.id === this.me.id ? `You: ${preview}` : preview),
           ),
           h("span", { class: "conv-meta" },
-            last ? h("time", { class: "muted" }, formatTime(last.created_at)) : null,
+            last ? timeEl(last.created_at, "muted") : null,
             unread ? h("span", { class: "badge", "data-testid": "unread" }, unread > 99 ? "99+" : String(unread)) : null,
           ),
         ),
@@ -890,9 +974,8 @@ export class ChatApp {
     const others = c.members.filter((m) => m.id !== this.me.id);
     el.replaceChildren(
       h("button", { type: "button", class: "back ghost", "aria-label": "Back to conversations", onclick: () => {
-        this.activeId = null;
-        clearInterval(this.pollTimer);
-        this.renderAll();
+        this.closeConversation();
+        history.pushState(null, "", "/");
       } }, "←"),
       h("div", { class: "chat-title" },
         h("h2", { id: "chat-title" }, this.title(c)),
@@ -915,6 +998,42 @@ export class ChatApp {
   private onScroll(): void {
     const box = byId("messages");
     if (box.scrollTop < 40) void this.loadOlder();
+    this.updateJump();
+  }
+
+  private closeConversation(): void {
+    this.activeId = null;
+    this.editing = null;
+    clearInterval(this.pollTimer);
+    this.renderAll();
+  }
+
+  /** Follows the browser's back / forward between /c/<id> pages. */
+  private readonly onPopState = () => {
+    const id = conversationFromPath(location.pathname);
+    if (id && id !== this.activeId) void this.openConversation(id, false);
+    else if (!id && this.activeId) this.closeConversation();
+  };
+
+  private jumpToLatest(): void {
+    const box = byId("messages");
+    box.scrollTop = box.scrollHeight;
+    this.updateJump();
+    byId<HTMLTextAreaElement>("composer").focus();
+  }
+
+  /** Shows "Jump to latest" when scrolled up, with the number of new messages below. */
+  private updateJump(): void {
+    const jump = document.getElementById("jump");
+    if (!jump) return;
+    const st = this.activeId ? this.convs.get(this.activeId) : undefined;
+    const near = this.nearBottom();
+    if (st && near) st.newBelow = 0;
+    jump.hidden = !st || near;
+    const n = st?.newBelow ?? 0;
+    const text = n > 0 ? `${n} new message${n === 1 ? "" : "s"} ↓` : "Jump to latest ↓";
+    if (jump.textContent !== text) jump.textContent = text;
+    jump.classList.toggle("has-new", n > 0);
   }
 
   private renderMessages(stickToBottom: boolean): void {
@@ -923,9 +1042,10 @@ export class ChatApp {
     const st = this.activeId ? this.convs.get(this.activeId) : undefined;
     if (!st) {
       box.replaceChildren();
+      this.updateJump();
       return;
     }
-    const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    const nearBottom = this.nearBottom();
     const keepFocus = document.activeElement instanceof HTMLElement && box.contains(document.activeElement)
       ? document.activeElement.dataset.focusKey : undefined;
     const msgs = this.sortedMessages(st);
@@ -943,7 +1063,23 @@ export class ChatApp {
       ? h("button", { type: "button", class: "older ghost", "data-focus-key": "older", disabled: st.loadingOlder,
         onclick: () => void this.loadOlder() }, st.loadingOlder ? "Loading…" : "Load older messages")
       : h("p", { class: "muted start" }, "This is the beginning of the conversation."));
-    for (const m of msgs) items.push(this.messageItem(m, st, m.id === seenId));
+    let prev: Message | null = null;
+    const now = Date.now();
+    for (const m of msgs) {
+      let grouped = prev !== null && prev.sender.id === m.sender.id && m.created_at - prev.created_at < GROUP_MS;
+      if (!prev || dayKey(prev.created_at) !== dayKey(m.created_at)) {
+        items.push(h("div", { class: "day-separator", role: "separator", "data-testid": "day-separator" },
+          h("span", {}, dayLabel(m.created_at, now))));
+        grouped = false;
+      }
+      if (m.id === st.unreadFrom) {
+        items.push(h("div", { id: "new-divider", class: "new-divider", role: "separator", "data-testid": "new-divider" },
+          h("span", {}, "New messages")));
+        grouped = false;
+      }
+      items.push(this.messageItem(m, st, m.id === seenId, grouped));
+      prev = m;
+    }
     const known = new Set(msgs.filter((m) => m.sender.id === this.me.id).map((m) => m.client_msg_id));
     for (const p of this.pending.values()) {
       // Stored already (its ack was lost, then the history came): shown once, as the message.
@@ -952,7 +1088,7 @@ export class ChatApp {
         : p.state === "retrying" ? `Retrying${p.error ? ` (${p.error.code.replace("_", " ")})` : ""}…`
         : p.state === "queued" ? "Waiting for connection…" : "Sending…";
       items.push(h("article", { class: `msg mine pending ${p.state}`, "data-client-msg-id": p.client_msg_id },
-        h("p", { class: "body" }, p.body),
+        h("p", { class: "body" }, ...linkified(p.body)),
         h("footer", { class: "meta" }, h("span", {}, label),
           p.state === "failed"
             ? h("button", { type: "button", class: "link", onclick: () => this.retrySend(p) }, "Retry")
@@ -965,9 +1101,10 @@ export class ChatApp {
     box.replaceChildren(...items);
     if (keepFocus) (box.querySelector(`[data-focus-key="${keepFocus}"]`) as HTMLElement | null)?.focus();
     if (stickToBottom || nearBottom) box.scrollTop = box.scrollHeight;
+    this.updateJump();
   }
 
-  private messageItem(m: Message, st: ConvState, seen: boolean): HTMLElement {
+  private messageItem(m: Message, st: ConvState, seen: boolean, grouped: boolean): HTMLElement {
     const mine = m.sender.id === this.me.id;
     const admin = this.me.kind === "admin";
     const canEdit = mine && !m.deleted && !st.observer;
@@ -1000,16 +1137,16 @@ export class ChatApp {
         ));
     }
     return h("article", {
-      class: `msg${mine ? " mine" : ""}${m.deleted ? " deleted" : ""}`,
+      class: `msg${mine ? " mine" : ""}${m.deleted ? " deleted" : ""}${grouped ? " grouped" : ""}`,
       "data-message-id": m.id,
       "aria-label": `${author}: ${m.deleted ? "message deleted" : m.body}`,
     },
-      mine ? null : h("header", { class: "author" }, author),
+      mine || grouped ? null : h("header", { class: "author" }, author),
       m.deleted
         ? h("p", { class: "body tombstone" }, "This message was deleted.")
-        : h("p", { class: "body" }, m.body),
+        : h("p", { class: "body" }, ...linkified(m.body)),
       h("footer", { class: "meta" },
-        h("time", { datetime: new Date(m.created_at).toISOString() }, formatTime(m.created_at)),
+        timeEl(m.created_at),
         m.edited_at && !m.deleted ? h("span", {}, " · edited") : null,
         mine && !m.deleted ? h("span", { class: "receipt", "data-testid": seen ? "seen" : "sent" },
           seen ? " · Seen" : " · Sent") : null,
@@ -1054,7 +1191,7 @@ export class ChatApp {
         h("strong", {}, n.sender.display_name),
         n.count > 1 ? h("span", { class: "badge" }, `${n.count}`) : null,
         h("span", { class: "conv-preview" }, n.preview),
-        h("time", { class: "muted small" }, formatTime(n.created_at)),
+        timeEl(n.created_at, "muted small"),
       ))));
   }
 }

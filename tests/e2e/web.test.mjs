@@ -564,6 +564,62 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     await shot("structure-shop", hats);
   });
 
+  it("marks read only what was on screen in a visible page", async () => {
+    const ann = people.ann.page;
+    const hats = people.hats.page;
+    // What the shop's page tells the server, in order (a fresh connection, so it is seen from the start).
+    const sent = [];
+    hats.on("websocket", (ws) => ws.on("framesent", (f) => {
+      try {
+        sent.push(JSON.parse(f.payload));
+      } catch {
+        // not JSON
+      }
+    }));
+    await hats.reload();
+    await connected(hats);
+    await setVisible(hats, true);
+    await hats.locator("#chat-title", { hasText: "Ann Customer" }).waitFor();
+    const readIndex = (id) => sent.findIndex((f) => f.type === "read" && BigInt(f.message_id) >= BigInt(id));
+
+    // Scrolled up: a new message is not read, until the reader goes down to it.
+    await hats.locator("#messages").evaluate((el) => {
+      el.scrollTop = 0;
+    });
+    await hats.locator("#jump").waitFor();
+    await send(ann, "unseen while scrolled up");
+    await hats.locator("#jump", { hasText: "1 new message ↓" }).waitFor();
+    const up = await message(hats, "unseen while scrolled up").getAttribute("data-message-id");
+    // Marker: the shop types after the message arrived; a read frame sent on arrival would come before it.
+    await hats.getByLabel("Message", { exact: true }).pressSequentially("ok");
+    await eventually(async () => sent.some((f) => f.type === "typing"), { what: "the typing frame" });
+    const typed = sent.findIndex((f) => f.type === "typing");
+    assert.equal(readIndex(up), -1, "not marked read while scrolled up");
+    assert.match(await hats.title(), /^\(1\) chatd$/);
+    await hats.locator("#jump").click();
+    await eventually(async () => readIndex(up) > typed, { what: "a read frame once it was on screen" });
+    await message(ann, "unseen while scrolled up").getByTestId("seen").waitFor();
+    await eventually(async () => (await hats.title()) === "chatd", { what: "no unread left" });
+    await hats.getByLabel("Message", { exact: true }).fill("");
+
+    // In a hidden page: not read, though at the bottom; read when the page comes back.
+    await setVisible(hats, false);
+    await eventually(async () => sent.some((f) => f.type === "presence" && f.state === "inactive"),
+      { what: "the page to say it is hidden" });
+    await send(ann, "unseen while hidden");
+    await message(hats, "unseen while hidden").waitFor();
+    const hidden = await message(hats, "unseen while hidden").getAttribute("data-message-id");
+    await eventually(async () => (await hats.title()) === "(1) chatd", { what: "the unread count while hidden" });
+    assert.equal(await message(ann, "unseen while hidden").getByTestId("seen").count(), 0);
+    await setVisible(hats, true);
+    // Marker: the "active" presence frame the page sends first when it comes back.
+    await eventually(async () => readIndex(hidden) >= 0, { what: "a read frame after the page came back" });
+    const back = sent.findLastIndex((f) => f.type === "presence" && f.state === "active");
+    assert.ok(back >= 0 && readIndex(hidden) > back, "read only after the page was visible again");
+    await message(ann, "unseen while hidden").getByTestId("seen").waitFor();
+    await eventually(async () => (await hats.title()) === "chatd", { what: "no unread left" });
+  });
+
   it("an admin deletes a message and it disappears from both other pages", async () => {
     const ann = people.ann.page;
     const hats = people.hats.page;

@@ -139,6 +139,7 @@ export class ChatApp {
   private bannerTimer: ReturnType<typeof setInterval> | undefined;
   /** When the next reconnect attempt is due (the banner counts down to it). */
   private retryAt: number | null = null;
+  private seenObserver: IntersectionObserver | null = null;
 
   constructor(root: HTMLElement, api: ChatApi, me: Participant, onLogout: (message?: string) => void) {
     this.root = root;
@@ -187,8 +188,10 @@ export class ChatApp {
       this.presence.clear();
       void this.loadPresence();
       this.renderList();
-      this.renderChat();
-      this.markActiveRead();
+      // Not renderChat(): a reconnect must not scroll a reader who scrolled up.
+      this.renderComposerState();
+      this.renderChatHeader();
+      this.renderMessages(false);
     });
     s.on("message", (m) => this.onMessage(m));
     s.on("message_updated", (m) => {
@@ -288,6 +291,7 @@ export class ChatApp {
 
   stop(): void {
     this.socket.close();
+    this.seenObserver?.disconnect();
     this.stopPresence?.();
     document.removeEventListener("visibilitychange", this.onVisibility);
     window.removeEventListener("focus", this.onVisibility);
@@ -303,7 +307,8 @@ export class ChatApp {
   private readonly onVisibility = () => {
     // Back in front while offline: try at once instead of waiting out the backoff.
     if (document.visibilityState === "visible" && this.status.status === "reconnecting") this.socket.reconnectNow();
-    this.markActiveRead();
+    // Back in front: what is on screen now has been seen.
+    this.readOnScreen();
   };
   private readonly onOnline = () => this.socket.reconnectNow();
   private readonly onBeforeUnload = (ev: BeforeUnloadEvent) => {
@@ -367,12 +372,12 @@ export class ChatApp {
       st.newBelow += 1;
       if (!st.unreadFrom) st.unreadFrom = m.id;
     }
-    this.addMessage(m);
+    // Unread until it has been on screen in a visible page (readOnScreen, after it is rendered).
     if (!mine) {
       st.typing.delete(m.sender.id);
-      if (!active || pagePresence(document) !== "active") st.conv.unread_count += 1;
-      else this.markActiveRead();
+      st.conv.unread_count += 1;
     }
+    this.addMessage(m);
     this.renderList();
   }
 
@@ -406,23 +411,62 @@ export class ChatApp {
     return [...st.messages.values()].sort((a, b) => compareIds(a.id, b.id));
   }
 
-  private markActiveRead(): void {
+  /**
+   * Marks read what the reader has really seen: messages from others that are
+   * on screen (at least half of one, or 60 px of a tall one) in the open
+   * conversation, while the page is visible and focused. Called when the
+   * IntersectionObserver reports a change, when the page comes to the front
+   * and when a conversation is opened, so a message that arrived while the
+   * reader was scrolled up or away stays unread.
+   */
+  private readOnScreen(): void {
     const st = this.activeId ? this.convs.get(this.activeId) : undefined;
-    if (!st || st.observer || pagePresence(document) !== "active") return;
-    const newest = this.sortedMessages(st).filter((m) => m.sender.id !== this.me.id).at(-1);
-    const had = st.conv.unread_count;
-    st.conv.unread_count = 0;
-    if (had) this.renderList();
-    if (!newest) return;
+    const box = document.getElementById("messages");
+    if (!st || st.observer || !box || pagePresence(document) !== "active") return;
+    const view = box.getBoundingClientRect();
+    let newest: Id | null = null;
+    for (const el of box.querySelectorAll<HTMLElement>("article[data-unread]")) {
+      const r = el.getBoundingClientRect();
+      const shown = Math.min(r.bottom, view.bottom) - Math.max(r.top, view.top);
+      if (r.height > 0 && (shown >= r.height / 2 || shown >= 60)) {
+        const id = el.dataset.messageId;
+        if (id && (!newest || compareIds(id, newest) > 0)) newest = id;
+      }
+    }
+    if (newest) this.markRead(st, newest);
+  }
+
+  private markRead(st: ConvState, upTo: Id): void {
     const last = st.conv.last_read_message_id;
-    if (last && compareIds(newest.id, last) <= 0) return;
-    st.conv.last_read_message_id = newest.id;
+    if (last && compareIds(upTo, last) <= 0) return;
+    st.conv.last_read_message_id = upTo;
+    const left = this.sortedMessages(st)
+      .filter((m) => m.sender.id !== this.me.id && compareIds(m.id, upTo) > 0).length;
+    st.conv.unread_count = Math.min(st.conv.unread_count, left);
+    this.renderList();
+    const box = document.getElementById("messages");
+    for (const el of box?.querySelectorAll<HTMLElement>("article[data-unread]") ?? []) {
+      if (compareIds(el.dataset.messageId ?? "0", upTo) <= 0) {
+        el.removeAttribute("data-unread");
+        this.seenObserver?.unobserve(el);
+      }
+    }
     const done = this.socket.status === "open"
-      ? this.socket.markRead(st.conv.id, newest.id)
-      : this.api.markRead(st.conv.id, newest.id);
+      ? this.socket.markRead(st.conv.id, upTo)
+      : this.api.markRead(st.conv.id, upTo);
     done.catch(() => {
-      st.conv.last_read_message_id = last ?? null; // try again next time
+      // Try again the next time it is on screen.
+      if (st.conv.last_read_message_id === upTo) st.conv.last_read_message_id = last ?? null;
     });
+  }
+
+  /** Watches the unread messages of the open conversation scroll into view. */
+  private watchUnread(box: HTMLElement): void {
+    if (!this.seenObserver) {
+      this.seenObserver = new IntersectionObserver(() => this.readOnScreen(), { root: box, threshold: [0, 0.5, 1] });
+    }
+    this.seenObserver.disconnect();
+    for (const el of box.querySelectorAll("article[data-unread]")) this.seenObserver.observe(el);
   }
 
   private async loadPresence(): Promise<void> {
@@ -505,7 +549,7 @@ export class ChatApp {
     composer.value = this.store.draft(id);
     this.updateCounter();
     composer.focus();
-    this.markActiveRead();
+    this.readOnScreen();
   }
 
   private async refreshObserved(id: Id): Promise<void> {
@@ -1102,11 +1146,14 @@ export class ChatApp {
     if (keepFocus) (box.querySelector(`[data-focus-key="${keepFocus}"]`) as HTMLElement | null)?.focus();
     if (stickToBottom || nearBottom) box.scrollTop = box.scrollHeight;
     this.updateJump();
+    if (!st.observer) this.watchUnread(box);
   }
 
   private messageItem(m: Message, st: ConvState, seen: boolean, grouped: boolean): HTMLElement {
     const mine = m.sender.id === this.me.id;
     const admin = this.me.kind === "admin";
+    const lastRead = st.conv.last_read_message_id;
+    const unread = !mine && !st.observer && (!lastRead || compareIds(m.id, lastRead) > 0);
     const canEdit = mine && !m.deleted && !st.observer;
     const canDelete = (mine || admin) && !m.deleted;
     const author = mine ? "You" : this.name(m.sender.id);
@@ -1139,6 +1186,7 @@ export class ChatApp {
     return h("article", {
       class: `msg${mine ? " mine" : ""}${m.deleted ? " deleted" : ""}${grouped ? " grouped" : ""}`,
       "data-message-id": m.id,
+      "data-unread": unread ? "" : undefined,
       "aria-label": `${author}: ${m.deleted ? "message deleted" : m.body}`,
     },
       mine || grouped ? null : h("header", { class: "author" }, author),

@@ -24,8 +24,8 @@ let conversationId;
 
 // ---- page helpers ----
 
-async function newPerson(name) {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+async function newPerson(name, contextOptions = {}) {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 800 }, ...contextOptions });
   const page = await context.newPage();
   page.on("pageerror", (err) => console.error(`[${name}] page error:`, err));
   page.on("console", (msg) => {
@@ -35,8 +35,8 @@ async function newPerson(name) {
   return page;
 }
 
-async function register(name, kind, username, displayName, description) {
-  const page = await newPerson(name);
+async function register(name, kind, username, displayName, description, contextOptions) {
+  const page = await newPerson(name, contextOptions);
   await page.goto(server.baseUrl + "/");
   await page.getByRole("button", { name: "New here? Create an account" }).click();
   await page.getByLabel("I am a").selectOption(kind);
@@ -113,6 +113,44 @@ async function openConversation(page) {
 
 async function shot(name, page) {
   await page.screenshot({ path: join(ensureScreenshotDir(), `${name}.png`) });
+}
+
+/**
+ * What sticks out: the page scrolling sideways, an element whose box leaves
+ * the viewport, or an element whose content is wider than its box (text cut
+ * on purpose with an ellipsis excepted).
+ */
+async function overflows(page) {
+  return page.evaluate(() => {
+    const vw = document.documentElement.clientWidth;
+    const bad = [];
+    const name = (el) => `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}` +
+      `${el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\s+/).join(".") : ""}`;
+    if (document.documentElement.scrollWidth > vw) {
+      bad.push(`the page is ${document.documentElement.scrollWidth}px wide in a ${vw}px viewport`);
+    }
+    for (const el of document.body.querySelectorAll("*")) {
+      if (el.closest(".visually-hidden") || !el.checkVisibility()) continue;
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 && r.height === 0) continue;
+      if (r.left < -1 || r.right > vw + 1) bad.push(`${name(el)} spans ${Math.round(r.left)}..${Math.round(r.right)}px`);
+      const cs = getComputedStyle(el);
+      if (cs.textOverflow !== "ellipsis" && el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1) {
+        bad.push(`${name(el)} holds ${el.scrollWidth}px in ${el.clientWidth}px`);
+      }
+    }
+    return bad;
+  });
+}
+
+/** Buttons and fields smaller than 44×44 px (links inside a message's text are exempt, as WCAG allows). */
+async function smallTargets(page) {
+  return page.evaluate(() => [...document.querySelectorAll("button, a, input, select, textarea")]
+    .filter((el) => el.checkVisibility() && !el.closest(".visually-hidden, .body"))
+    .map((el) => ({ el, r: el.getBoundingClientRect() }))
+    .filter(({ r }) => r.width < 44 || r.height < 44)
+    .map(({ el, r }) => `${el.tagName.toLowerCase()} "${(el.textContent || el.id).trim().slice(0, 20)}" ` +
+      `${Math.round(r.width)}x${Math.round(r.height)}`));
 }
 
 async function presenceOf(id, token) {
@@ -785,6 +823,72 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     await ann.getByRole("button", { name: "Send" }).click();
     await ann.getByRole("alert").filter({ hasText: "too large" }).waitFor();
     await ann.setViewportSize({ width: 1200, height: 800 });
+  });
+
+  it("long names and words fit from 320 px up; a phone gets big targets and Enter for new lines", async () => {
+    const phone = { viewport: { width: 320, height: 640 }, hasTouch: true, isMobile: true };
+    // Display names are at most 64 characters (the server's limit); words in text have none.
+    const shopName = "S" + "h".repeat(62) + "p";
+    const userName = "L" + "o".repeat(62) + "g";
+    const word = "Supercalifragilistic".repeat(4); // 80 characters without a space
+    assert.equal(word.length, 80);
+    await register("longshop", "shop", "longshop", shopName, word, phone);
+    await register("longuser", "user", "longuser", userName, undefined, phone);
+    const shop = people.longshop.page;
+    const user = people.longuser.page;
+    assert.deepEqual(await overflows(user), [], "the customer's empty list");
+    assert.deepEqual(await smallTargets(user), [], "touch targets on the customer's list");
+
+    await user.getByLabel("Start a chat with a shop").fill("Shhh");
+    const result = user.getByRole("button", { name: new RegExp(shopName) });
+    await result.waitFor();
+    assert.deepEqual(await overflows(user), [], "search results with a long name and description");
+    await result.click();
+    await user.locator("#chat-title", { hasText: shopName }).waitFor();
+    // (On a touch screen the Send button sends: see below.)
+    await user.getByLabel("Message", { exact: true }).fill(`${word} and https://example.com/${word}`);
+    await user.getByRole("button", { name: "Send" }).tap();
+    await message(user, `${word} and https://example.com/${word}`).waitFor();
+
+    // On a touch screen Enter is a new line; the Send button sends.
+    const box = user.getByLabel("Message", { exact: true });
+    await box.fill("line one");
+    await box.press("Enter");
+    await box.pressSequentially("line two");
+    assert.equal(await box.inputValue(), "line one\nline two");
+    await user.getByRole("button", { name: "Send" }).tap();
+    await message(user, "line one\nline two").waitFor();
+    assert.equal(await box.inputValue(), "");
+    assert.deepEqual(await overflows(user), [], "the customer's chat at 320 px");
+    assert.deepEqual(await smallTargets(user), [], "touch targets in the customer's chat");
+
+    // The shop: the list and the chat with the long name, while it is typing.
+    const row = shop.locator("#conversation-list button.conv", { hasText: userName });
+    await row.waitFor();
+    assert.deepEqual(await overflows(shop), [], "the shop's list at 320 px");
+    await row.click();
+    await message(shop, "line one\nline two").waitFor();
+    assert.equal(await message(shop, "line one").count(), 0, "Enter did not send half a message");
+    // The shop types: the customer's 320 px page shows the long name typing.
+    await shop.getByLabel("Message", { exact: true }).pressSequentially("x");
+    await user.locator("#typing", { hasText: `${shopName} is typing` }).waitFor();
+    assert.deepEqual(await overflows(user), [], "the long name typing at 320 px");
+    for (const width of [320, 390, 800, 1200]) {
+      await shop.setViewportSize({ width, height: 700 });
+      assert.deepEqual(await overflows(shop), [], `the shop's chat at ${width} px`);
+    }
+    assert.deepEqual(await smallTargets(shop), [], "touch targets in the shop's chat");
+    await shot("phone-long-names", user);
+
+    // Support staff at 320 px: the header with ban buttons for the long name.
+    const admin = people.admin.page;
+    const longConversation = await shop.locator("#conversation-list button.conv.active")
+      .getAttribute("data-conversation-id");
+    await admin.setViewportSize({ width: 320, height: 700 });
+    await admin.goto(`${server.baseUrl}/c/${longConversation}`);
+    await message(admin, "line one\nline two").waitFor();
+    assert.deepEqual(await overflows(admin), [], "support staff's view at 320 px");
+    await admin.setViewportSize({ width: 1200, height: 800 });
   });
 
   it("keeps a screenshot for the README", async () => {

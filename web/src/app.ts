@@ -98,6 +98,15 @@ function closedReason(e: ChatError | undefined): { text: string; blocked: boolea
   return { text: "Disconnected.", blocked: false };
 }
 
+/** On a touch screen (a phone) Enter is a line break and the Send button sends, as in phone chat apps. */
+function touchScreen(): boolean {
+  return window.matchMedia("(pointer: coarse)").matches;
+}
+
+function enterSends(k: KeyboardEvent): boolean {
+  return k.key === "Enter" && !k.shiftKey && !k.isComposing && !touchScreen();
+}
+
 /** A message body as text nodes and http(s) links that open in a new tab, built with DOM calls only. */
 function linkified(body: string): Node[] {
   return splitLinks(body).map((p) => "href" in p
@@ -844,11 +853,11 @@ export class ChatApp {
     } },
       h("label", { for: "composer", class: "visually-hidden" }, "Message"),
       h("textarea", {
-        id: "composer", rows: 2, placeholder: "Write a message… (Enter to send, Shift+Enter for a new line)",
+        id: "composer", rows: 2, placeholder: "Write a message…",
         "aria-describedby": "counter",
         onkeydown: (ev: Event) => {
           const k = ev as KeyboardEvent;
-          if (k.key === "Enter" && !k.shiftKey && !k.isComposing) {
+          if (enterSends(k)) {
             k.preventDefault();
             this.send((k.target as HTMLTextAreaElement).value);
           }
@@ -861,7 +870,8 @@ export class ChatApp {
         },
       }),
       h("span", { id: "counter", class: "counter muted" }),
-      h("button", { type: "submit", id: "send-button" }, "Send"),
+      // mousedown's default would move focus (and close a phone's keyboard): keep it in the composer.
+      h("button", { type: "submit", id: "send-button", onmousedown: (ev: Event) => ev.preventDefault() }, "Send"),
     );
   }
 
@@ -936,7 +946,7 @@ export class ChatApp {
     button.disabled = composer.disabled;
     composer.placeholder = blocked
       ? "You cannot send messages while your account is blocked."
-      : "Write a message… (Enter to send, Shift+Enter for a new line)";
+      : touchScreen() ? "Write a message…" : "Write a message… (Enter to send, Shift+Enter for a new line)";
   }
 
   /** A participant's presence as far as we know: "unknown" while our own connection is down. */
@@ -1170,7 +1180,7 @@ export class ChatApp {
             if (k.key === "Escape") {
               this.editing = null;
               this.renderMessages(false);
-            } else if (k.key === "Enter" && !k.shiftKey && !k.isComposing) {
+            } else if (enterSends(k)) {
               k.preventDefault();
               void this.editMessage(m, (k.target as HTMLTextAreaElement).value);
             }

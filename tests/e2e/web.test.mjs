@@ -2,8 +2,9 @@
 // customer, a shop, an admin) in three browser contexts of the system
 // chromium. Run by ctest (label e2e) or `npm test` in tests/e2e.
 import assert from "node:assert/strict";
-import { copyFileSync } from "node:fs";
-import { join } from "node:path";
+import { copyFileSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import {
@@ -16,6 +17,7 @@ import {
 } from "./harness.mjs";
 
 const PASSWORD = "password123";
+const axeSource = readFileSync(join(dirname(createRequire(import.meta.url).resolve("axe-core")), "axe.min.js"), "utf8");
 
 let server;
 let browser;
@@ -151,6 +153,21 @@ async function smallTargets(page) {
     .filter(({ r }) => r.width < 44 || r.height < 44)
     .map(({ el, r }) => `${el.tagName.toLowerCase()} "${(el.textContent || el.id).trim().slice(0, 20)}" ` +
       `${Math.round(r.width)}x${Math.round(r.height)}`));
+}
+
+/** axe-core's serious and critical findings on the page as it is now (WCAG 2.x A and AA rules). */
+async function accessibilityProblems(page) {
+  // Evaluated over the DevTools protocol, which the page's CSP does not apply to.
+  if (!(await page.evaluate(() => "axe" in window))) await page.evaluate(axeSource);
+  return page.evaluate(async () => {
+    const r = await window.axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] },
+      resultTypes: ["violations"],
+    });
+    return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 4).map((n) => n.target.join(" ") +
+        (n.any[0]?.data?.contrastRatio ? ` ${n.any[0].data.contrastRatio}:1` : "")).join(", ")}`);
+  });
 }
 
 async function presenceOf(id, token) {
@@ -889,6 +906,57 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     await message(admin, "line one\nline two").waitFor();
     assert.deepEqual(await overflows(admin), [], "support staff's view at 320 px");
     await admin.setViewportSize({ width: 1200, height: 800 });
+  });
+
+  it("meets WCAG AA contrast in light and dark mode, says presence in words, and speaks no jargon", async () => {
+    const ann = people.ann.page;
+    const hats = people.hats.page;
+    await openConversation(ann);
+    await openConversation(hats);
+    // Own bubbles with Edit / Delete, the other side's, times, receipts, the list, the composer.
+    await message(ann, "back online").waitFor();
+    for (const scheme of ["light", "dark"]) {
+      for (const [who, page] of [["customer", ann], ["shop", hats]]) {
+        await page.emulateMedia({ colorScheme: scheme });
+        assert.deepEqual(await accessibilityProblems(page), [], `${who}'s chat in ${scheme} mode`);
+      }
+      // A field's border against the panel: at least 3:1 (WCAG 1.4.11, which axe does not check).
+      const border = await ann.locator("#composer").evaluate((el) => {
+        const rgb = (c) => c.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number);
+        const lum = ([r, g, b]) => [r, g, b].map((v) => {
+          const c = v / 255;
+          return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+        }).reduce((a, c, i) => a + c * [0.2126, 0.7152, 0.0722][i], 0);
+        const a = lum(rgb(getComputedStyle(el).borderTopColor));
+        const b = lum(rgb(getComputedStyle(el.closest(".composer")).backgroundColor));
+        return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      });
+      assert.ok(border >= 3, `the composer's border is ${border.toFixed(2)}:1 in ${scheme} mode`);
+      await shot(`chat-customer-${scheme}`, ann);
+    }
+    for (const page of [ann, hats]) await page.emulateMedia({ colorScheme: "light" });
+    const login = await browser.newPage();
+    await login.goto(server.baseUrl + "/");
+    await login.getByLabel("Username").waitFor();
+    for (const scheme of ["light", "dark"]) {
+      await login.emulateMedia({ colorScheme: scheme });
+      assert.deepEqual(await accessibilityProblems(login), [], `the log-in page in ${scheme} mode`);
+    }
+    // No jargon: account types by their names, no "(user)".
+    assert.deepEqual(await login.getByLabel("I am a").locator("option").allInnerTexts(),
+      ["Customer", "Shop", "Support staff"]);
+    await login.close();
+
+    // Presence in words next to the dot, in the list and in the header.
+    const row = ann.locator(`#conversation-list button[data-conversation-id="${conversationId}"]`);
+    await row.locator(".presence-word", { hasText: /^(online|away|offline)$/ }).waitFor();
+    await ann.locator("#chat-header", { hasText: /online|away|offline/ }).waitFor();
+    // Who I am in words; no raw ids anywhere a customer or a shop reads.
+    await ann.getByTestId("me").filter({ hasText: "Ann Customer · Customer" }).waitFor();
+    await hats.getByTestId("me").filter({ hasText: "Hat Shop · Shop" }).waitFor();
+    for (const page of [ann, hats]) {
+      assert.doesNotMatch(await page.locator("body").innerText(), /\d{12,}|#\d/);
+    }
   });
 
   it("keeps a screenshot for the README", async () => {

@@ -119,6 +119,8 @@ function timeEl(ms: number, cls?: string): HTMLElement {
   return h("time", { datetime: new Date(ms).toISOString(), title: fullDate(ms), class: cls }, formatTime(ms));
 }
 
+const KIND_NAMES: Record<string, string> = { user: "Customer", shop: "Shop", admin: "Support staff" };
+
 export function presenceWord(state: PresenceState | "unknown"): string {
   return state === "active" ? "online" : state === "inactive" ? "away" : state === "offline" ? "offline"
     : "status unknown";
@@ -508,7 +510,7 @@ export class ChatApp {
 
   private name(id: Id): string {
     if (id === this.me.id) return "You";
-    return this.people.get(id)?.display_name ?? `#${id}`;
+    return this.people.get(id)?.display_name ?? "Someone";
   }
 
   // ---- actions ----
@@ -615,7 +617,7 @@ export class ChatApp {
       return;
     }
     if (st.observer) {
-      this.showError("You are viewing this conversation as an admin and are not a member.");
+      this.showError("You are viewing this conversation as support staff and are not a member.");
       return;
     }
     if (this.sendingBlocked) return;
@@ -735,7 +737,7 @@ export class ChatApp {
     this.root.replaceChildren(
       h("header", { class: "topbar" },
         h("h1", { class: "brand" }, "chatd"),
-        h("span", { class: "me", "data-testid": "me" }, `${this.me.display_name} · ${kind}`),
+        h("span", { class: "me", "data-testid": "me" }, `${this.me.display_name} · ${KIND_NAMES[kind]}`),
         h("button", {
           type: "button", id: "notif-button", class: "ghost", "aria-expanded": "false",
           "aria-controls": "notifications", onclick: () => void this.toggleNotifications(),
@@ -984,7 +986,6 @@ export class ChatApp {
           class: `conv${c.id === this.activeId ? " active" : ""}`,
           "aria-current": c.id === this.activeId ? "true" : undefined,
           "data-conversation-id": c.id,
-          "aria-label": `${title}${state ? `, ${state}` : ""}${unread ? `, ${unread} unread` : ""}`,
           onclick: () => void this.openConversation(c.id),
         },
           state ? h("span", { class: `dot ${state}`, "data-testid": "presence", "data-state": state }) : null,
@@ -995,7 +996,9 @@ export class ChatApp {
           ),
           h("span", { class: "conv-meta" },
             last ? timeEl(last.created_at, "muted") : null,
-            unread ? h("span", { class: "badge", "data-testid": "unread" }, unread > 99 ? "99+" : String(unread)) : null,
+            state ? h("span", { class: "presence-word" }, presenceWord(state)) : null,
+            unread ? h("span", { class: "badge", "data-testid": "unread" }, unread > 99 ? "99+" : String(unread),
+              h("span", { class: "visually-hidden" }, " unread")) : null,
           ),
         ),
       );
@@ -1036,8 +1039,7 @@ export class ChatApp {
         h("span", { class: "muted small" },
           state ? h("span", { class: `dot ${state}` }) : null,
           state ? ` ${presenceWord(state)}` : "",
-          st.observer ? " · viewing as admin" : "",
-          ` · #${c.id}`),
+          st.observer ? `${state ? " · " : ""}viewing as support staff (not a member)` : ""),
       ),
       this.me.kind === "admin"
         ? h("div", { class: "admin-actions" }, ...others.map((m) => h("span", { class: "row" },

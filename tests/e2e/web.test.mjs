@@ -408,6 +408,17 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     await page.getByRole("alert").filter({ hasText: "You have been signed out. Please log in again." }).waitFor();
     await page.getByLabel("Username").waitFor();
     assert.equal(await page.evaluate(() => localStorage.getItem("chatd.session")), null);
+
+    // Logged in again, a second tab shares the session; logging out in one logs out both.
+    await page.getByLabel("Username").fill("bob");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Log in", exact: true }).click();
+    await page.getByTestId("me").filter({ hasText: "Bob Buyer" }).waitFor();
+    const second = await context.newPage();
+    await second.goto(server.baseUrl + "/");
+    await second.getByTestId("me").filter({ hasText: "Bob Buyer" }).waitFor();
+    await page.getByRole("button", { name: "Log out" }).click();
+    await second.getByLabel("Username").waitFor();
     await context.close();
   });
 
@@ -960,9 +971,13 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
   });
 
   it("keeps a screenshot for the README", async () => {
-    // CHATD_E2E_UPDATE_DOCS=1 refreshes docs/screenshot.png from this run.
+    // CHATD_E2E_UPDATE_DOCS=1 refreshes docs/screenshot*.png from this run.
     if (process.env.CHATD_E2E_UPDATE_DOCS === "1") {
-      copyFileSync(join(screenshotDir, "chat-customer.png"), new URL("../../docs/screenshot.png", import.meta.url));
+      for (const [from, to] of [["chat-customer", "screenshot"], ["structure-shop", "screenshot-shop"],
+        ["admin-deleted", "screenshot-support"], ["phone-long-names", "screenshot-phone"],
+        ["chat-customer-dark", "screenshot-dark"]]) {
+        copyFileSync(join(screenshotDir, `${from}.png`), new URL(`../../docs/${to}.png`, import.meta.url));
+      }
     }
   });
 });

@@ -504,8 +504,10 @@ export class ChatApp {
     return others.map((m) => m.display_name).join(", ");
   }
 
+  /** The other person of a direct conversation of mine (support staff looking in from outside have none). */
   private peer(c: Conversation): ParticipantRef | undefined {
-    return c.kind === "direct" ? c.members.find((m) => m.id !== this.me.id) : undefined;
+    if (c.kind !== "direct" || !c.members.some((m) => m.id === this.me.id)) return undefined;
+    return c.members.find((m) => m.id !== this.me.id);
   }
 
   private name(id: Id): string {
@@ -948,13 +950,14 @@ export class ChatApp {
     button.disabled = composer.disabled;
     composer.placeholder = blocked
       ? "You cannot send messages while your account is blocked."
+      : st?.observer ? "Viewing as support staff: you are not a member of this conversation."
       : touchScreen() ? "Write a message…" : "Write a message… (Enter to send, Shift+Enter for a new line)";
   }
 
   /** A participant's presence as far as we know: "unknown" while our own connection is down. */
   private presenceOf(id: Id): PresenceState | "unknown" {
     if (this.status.status !== "open") return "unknown";
-    return this.presence.get(id) ?? "offline";
+    return this.presence.get(id) ?? "unknown"; // not asked yet, or the answer did not come
   }
 
   private renderList(): void {
@@ -1075,7 +1078,8 @@ export class ChatApp {
     const box = byId("messages");
     box.scrollTop = box.scrollHeight;
     this.updateJump();
-    byId<HTMLTextAreaElement>("composer").focus();
+    // On a phone focusing the composer would open the keyboard over what was just jumped to.
+    if (!touchScreen()) byId<HTMLTextAreaElement>("composer").focus();
   }
 
   /** Shows "Jump to latest" when scrolled up, with the number of new messages below. */

@@ -218,8 +218,12 @@ async function resume(token: string, attempt: number): Promise<void> {
 
 function boot(): void {
   const s = loadSession();
-  if (s) void resume(s.token, 0);
-  else showAuth();
+  if (s) {
+    root.replaceChildren(h("main", { class: "auth" }, h("p", { class: "muted", role: "status" }, "Loading…")));
+    void resume(s.token, 0);
+  } else {
+    showAuth();
+  }
 }
 
 // Logging in or out in another tab: follow it.

@@ -797,10 +797,23 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     assert.equal(await hats.locator("#banner").isVisible(), true, "the shop is still disconnected");
     assert.equal(await message(hats, "missed 1").count(), 0);
 
+    // The shop looks at Bob's conversation meanwhile, so Ann's 26 stay unread.
+    await hats.locator("#conversation-list li", { hasText: "Bob Buyer" }).getByRole("button").click();
+    await hats.locator("#chat-title", { hasText: "Bob Buyer" }).waitFor();
+
     blockShop = false;
     // The browser says it is online again: the client reconnects at once.
     await hats.evaluate(() => window.dispatchEvent(new Event("online")));
     await connected(hats, 30000);
+    // The ready frame counts the missed messages; the replay after it must not count them again.
+    // Marker: a live message, which comes after the replay.
+    await server.api("POST", `/v1/conversations/${conversationId}/messages`, {
+      token: people.ann.token, body: { client_msg_id: "after-replay", body: "after the replay" },
+    });
+    const annAtShop = hats.locator(`#conversation-list button[data-conversation-id="${conversationId}"]`);
+    await annAtShop.filter({ hasText: "after the replay" }).waitFor();
+    assert.equal(await annAtShop.getByTestId("unread").textContent(), "27 unread");
+    await openConversation(hats);
     await message(hats, "sent while the server was down").waitFor({ timeout: 15000 });
     for (const i of [1, 5, 6, 25]) await message(hats, `missed ${i}`).waitFor();
     const bodies = await hats.locator("#messages article[data-message-id] p.body").allTextContents();

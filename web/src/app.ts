@@ -384,9 +384,15 @@ export class ChatApp {
       if (!st.unreadFrom) st.unreadFrom = m.id;
     }
     // Unread until it has been on screen in a visible page (readOnScreen, after it is rendered).
+    // A message older than the newest one the ready frame brought is a replay
+    // (since=) that the ready frame's unread_count already counts.
+    const last = st.conv.last_message;
+    const lastRead = st.conv.last_read_message_id;
     if (!mine) {
       st.typing.delete(m.sender.id);
-      st.conv.unread_count += 1;
+      if ((!last || compareIds(m.id, last.id) > 0) && (!lastRead || compareIds(m.id, lastRead) > 0)) {
+        st.conv.unread_count += 1;
+      }
     }
     this.addMessage(m);
     this.renderList();

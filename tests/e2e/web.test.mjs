@@ -2,8 +2,9 @@
 // customer, a shop, an admin) in three browser contexts of the system
 // chromium. Run by ctest (label e2e) or `npm test` in tests/e2e.
 import assert from "node:assert/strict";
-import { copyFileSync } from "node:fs";
-import { join } from "node:path";
+import { copyFileSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import {
@@ -16,6 +17,7 @@ import {
 } from "./harness.mjs";
 
 const PASSWORD = "password123";
+const axeSource = readFileSync(join(dirname(createRequire(import.meta.url).resolve("axe-core")), "axe.min.js"), "utf8");
 
 let server;
 let browser;
@@ -24,8 +26,8 @@ let conversationId;
 
 // ---- page helpers ----
 
-async function newPerson(name) {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+async function newPerson(name, contextOptions = {}) {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 800 }, ...contextOptions });
   const page = await context.newPage();
   page.on("pageerror", (err) => console.error(`[${name}] page error:`, err));
   page.on("console", (msg) => {
@@ -35,8 +37,8 @@ async function newPerson(name) {
   return page;
 }
 
-async function register(name, kind, username, displayName, description) {
-  const page = await newPerson(name);
+async function register(name, kind, username, displayName, description, contextOptions) {
+  const page = await newPerson(name, contextOptions);
   await page.goto(server.baseUrl + "/");
   await page.getByRole("button", { name: "New here? Create an account" }).click();
   await page.getByLabel("I am a").selectOption(kind);
@@ -61,7 +63,7 @@ async function loginAs(name, kind, username, password, displayName) {
 async function signedIn(name, displayName) {
   const p = people[name];
   await p.page.getByTestId("me").filter({ hasText: displayName ?? "" }).waitFor();
-  const session = await p.page.evaluate(() => JSON.parse(sessionStorage.getItem("chatd.session")));
+  const session = await p.page.evaluate(() => JSON.parse(localStorage.getItem("chatd.session")));
   p.token = session.token;
   p.id = session.me.id;
   await connected(p.page);
@@ -113,6 +115,59 @@ async function openConversation(page) {
 
 async function shot(name, page) {
   await page.screenshot({ path: join(ensureScreenshotDir(), `${name}.png`) });
+}
+
+/**
+ * What sticks out: the page scrolling sideways, an element whose box leaves
+ * the viewport, or an element whose content is wider than its box (text cut
+ * on purpose with an ellipsis excepted).
+ */
+async function overflows(page) {
+  return page.evaluate(() => {
+    const vw = document.documentElement.clientWidth;
+    const bad = [];
+    const name = (el) => `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}` +
+      `${el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\s+/).join(".") : ""}`;
+    if (document.documentElement.scrollWidth > vw) {
+      bad.push(`the page is ${document.documentElement.scrollWidth}px wide in a ${vw}px viewport`);
+    }
+    for (const el of document.body.querySelectorAll("*")) {
+      if (el.closest(".visually-hidden") || !el.checkVisibility()) continue;
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 && r.height === 0) continue;
+      if (r.left < -1 || r.right > vw + 1) bad.push(`${name(el)} spans ${Math.round(r.left)}..${Math.round(r.right)}px`);
+      const cs = getComputedStyle(el);
+      if (cs.textOverflow !== "ellipsis" && el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1) {
+        bad.push(`${name(el)} holds ${el.scrollWidth}px in ${el.clientWidth}px`);
+      }
+    }
+    return bad;
+  });
+}
+
+/** Buttons and fields smaller than 44×44 px (links inside a message's text are exempt, as WCAG allows). */
+async function smallTargets(page) {
+  return page.evaluate(() => [...document.querySelectorAll("button, a, input, select, textarea")]
+    .filter((el) => el.checkVisibility() && !el.closest(".visually-hidden, .body"))
+    .map((el) => ({ el, r: el.getBoundingClientRect() }))
+    .filter(({ r }) => r.width < 44 || r.height < 44)
+    .map(({ el, r }) => `${el.tagName.toLowerCase()} "${(el.textContent || el.id).trim().slice(0, 20)}" ` +
+      `${Math.round(r.width)}x${Math.round(r.height)}`));
+}
+
+/** axe-core's serious and critical findings on the page as it is now (WCAG 2.x A and AA rules). */
+async function accessibilityProblems(page) {
+  // Evaluated over the DevTools protocol, which the page's CSP does not apply to.
+  if (!(await page.evaluate(() => "axe" in window))) await page.evaluate(axeSource);
+  return page.evaluate(async () => {
+    const r = await window.axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] },
+      resultTypes: ["violations"],
+    });
+    return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 4).map((n) => n.target.join(" ") +
+        (n.any[0]?.data?.contrastRatio ? ` ${n.any[0].data.contrastRatio}:1` : "")).join(", ")}`);
+  });
 }
 
 async function presenceOf(id, token) {
@@ -216,6 +271,157 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     await shot("chat-shop", hats);
   });
 
+  it("a failed log-in says what is wrong and offers the other account type", async () => {
+    const page = await newPerson("mistaken");
+    await page.goto(server.baseUrl + "/");
+    // The shop's username with "Customer" selected: the usual mistake.
+    await page.getByLabel("I am a").selectOption("user");
+    await page.getByLabel("Username").fill("hats");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Log in", exact: true }).click();
+    const alert = page.getByRole("alert");
+    await alert.filter({ hasText: "Wrong username or password for a customer account. Is it a shop account?" })
+      .waitFor();
+    assert.doesNotMatch(await alert.innerText(), /session|expired/i);
+    // A wrong password for the right type says the same, without an offer.
+    await page.getByLabel("I am a").selectOption("shop");
+    await page.getByLabel("Password").fill("not-the-password");
+    await page.getByRole("button", { name: "Log in", exact: true }).click();
+    await alert.filter({ hasText: "Wrong username or password for a shop account." }).waitFor();
+    await alert.filter({ hasText: "Is it a customer account?" }).waitFor();
+    // The offer logs in as the other type.
+    await page.getByLabel("I am a").selectOption("user");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Log in", exact: true }).click();
+    await alert.getByRole("button", { name: "Log in as a shop" }).click();
+    await page.getByTestId("me").filter({ hasText: "Hat Shop" }).waitFor();
+    await people.mistaken.context.close();
+    delete people.mistaken;
+  });
+
+  it("nothing typed is lost: the outbox and drafts survive reloads and are sent once", async () => {
+    const ann = people.ann.page;
+    let mode = "drop-acks"; // what happens to Ann's next WebSocket connections
+    await ann.routeWebSocket(/\/v1\/ws/, (ws) => {
+      if (mode === "block") {
+        ws.close({ code: 1013, reason: "blocked by the test" });
+        return;
+      }
+      const srv = ws.connectToServer();
+      ws.onMessage((m) => srv.send(m));
+      srv.onMessage((m) => {
+        // Lose the server's acks: the message is stored, the page never hears so.
+        if (mode === "drop-acks" && typeof m === "string" && JSON.parse(m).type === "ack") return;
+        ws.send(m);
+      });
+    });
+    await ann.reload();
+    await connected(ann);
+    await setVisible(ann, true);
+    await openConversation(ann);
+
+    await send(ann, "ack lost before reload");
+    await message(people.hats.page, "ack lost before reload").waitFor();
+    await ann.locator("#messages article.pending", { hasText: "ack lost before reload" }).waitFor();
+
+    // Leaving with an unsent message asks first.
+    mode = "block";
+    const asked = new Promise((resolve) => ann.once("dialog", (d) => {
+      resolve(d.type());
+      void d.accept();
+    }));
+    await ann.reload();
+    assert.equal(await asked, "beforeunload");
+    await ann.locator("#banner", { hasText: "Offline" }).waitFor();
+    // The chat server is out of reach, the gateway is not: the list and history come over HTTP,
+    // and the message whose ack was lost shows as stored, once, not as a second pending copy.
+    await openConversation(ann);
+    await message(ann, "ack lost before reload").waitFor();
+    assert.equal(await ann.locator("#messages article.pending", { hasText: "ack lost before reload" }).count(), 0);
+    await send(ann, "typed while offline");
+    await ann.locator("#messages article.pending", { hasText: "typed while offline" })
+      .filter({ hasText: "Waiting for connection" }).waitFor();
+    await ann.getByLabel("Message", { exact: true }).fill("a draft, not sent yet");
+
+    // A reload (still offline) keeps both and the draft.
+    await ann.reload();
+    await ann.locator("#banner", { hasText: "Offline" }).waitFor();
+    await openConversation(ann);
+    await ann.locator("#messages article.pending", { hasText: "typed while offline" }).waitFor();
+    assert.equal(await ann.getByLabel("Message", { exact: true }).inputValue(), "a draft, not sent yet");
+
+    // Back online: everything goes out, with the client_msg_id kept, so once.
+    mode = "pass";
+    await ann.evaluate(() => window.dispatchEvent(new Event("online")));
+    await connected(ann);
+    await message(people.hats.page, "typed while offline").waitFor();
+    await send(ann, "after the outbox");
+    await message(people.hats.page, "after the outbox").waitFor();
+    await message(ann, "after the outbox").waitFor();
+    const stored = (await server.api("GET", `/v1/conversations/${conversationId}/messages?limit=20`,
+      { token: people.ann.token })).messages.map((m) => m.body);
+    for (const body of ["ack lost before reload", "typed while offline"]) {
+      assert.equal(stored.filter((b) => b === body).length, 1, `"${body}" stored once`);
+      assert.equal(await message(ann, body).count(), 1, `"${body}" shown once`);
+      assert.equal(await message(people.hats.page, body).count(), 1, `"${body}" delivered once`);
+    }
+    assert.equal(await ann.locator("#messages article.pending").count(), 0);
+    assert.equal(await ann.evaluate((id) => localStorage.getItem(`chatd.outbox.${id}`), people.ann.id), null);
+    // Nothing unsent: leaving does not ask.
+    const prevented = await ann.evaluate(() => {
+      const ev = new Event("beforeunload", { cancelable: true });
+      window.dispatchEvent(ev);
+      return ev.defaultPrevented;
+    });
+    assert.equal(prevented, false);
+  });
+
+  it("a session survives a new tab; a failed GET /v1/me retries unless it is a 401", async () => {
+    // A new tab of Ann's browser: still logged in, even while the server answers 503 for a while.
+    const tab = await people.ann.context.newPage();
+    let failures = 2;
+    await tab.route("**/v1/me", async (route) => {
+      if (failures-- > 0) {
+        await route.fulfill({ status: 503, contentType: "application/json",
+          body: JSON.stringify({ error: { code: "unavailable", message: "restarting" } }) });
+      } else {
+        await route.continue();
+      }
+    });
+    await tab.goto(server.baseUrl + "/");
+    await tab.locator("#resume", { hasText: "temporarily unavailable" }).waitFor();
+    await tab.locator("#resume", { hasText: /Trying again in \d+ s/ }).waitFor();
+    await tab.getByTestId("me").filter({ hasText: "Ann Customer" }).waitFor({ timeout: 15000 });
+    assert.ok(failures < 0, "it asked again after the 503s");
+    await tab.close();
+
+    // A token the server does not accept (401) ends the session, in plain words.
+    const context = await browser.newContext();
+    await context.addInitScript(() => {
+      if (!localStorage.getItem("chatd.session")) {
+        localStorage.setItem("chatd.session", JSON.stringify({ token: "not-a-token", me: { id: "1", kind: "user",
+          display_name: "Nobody" } }));
+      }
+    });
+    const page = await context.newPage();
+    await page.goto(server.baseUrl + "/");
+    await page.getByRole("alert").filter({ hasText: "You have been signed out. Please log in again." }).waitFor();
+    await page.getByLabel("Username").waitFor();
+    assert.equal(await page.evaluate(() => localStorage.getItem("chatd.session")), null);
+
+    // Logged in again, a second tab shares the session; logging out in one logs out both.
+    await page.getByLabel("Username").fill("bob");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Log in", exact: true }).click();
+    await page.getByTestId("me").filter({ hasText: "Bob Buyer" }).waitFor();
+    const second = await context.newPage();
+    await second.goto(server.baseUrl + "/");
+    await second.getByTestId("me").filter({ hasText: "Bob Buyer" }).waitFor();
+    await page.getByRole("button", { name: "Log out" }).click();
+    await second.getByLabel("Username").waitFor();
+    await context.close();
+  });
+
   it("a hidden shop page gets a notification; a visible one does not", async () => {
     const ann = people.ann.page;
     const hats = people.hats.page;
@@ -303,6 +509,183 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     await shot("history-shop", hats);
   });
 
+  it("reads like a chat: links, times, groups, days, a jump button, a divider, the title and a URL", async () => {
+    const ann = people.ann.page;
+    const hats = people.hats.page;
+    const bob = people.bob.page;
+
+    // The shop is at the top after scrolling back through history: down to the latest first.
+    await hats.locator("#messages").evaluate((el) => {
+      el.scrollTop = el.scrollHeight;
+    });
+    await hats.locator("#jump").waitFor({ state: "hidden" });
+
+    // Links: only http(s), opened in a new tab without opener or referrer; markup stays text.
+    const body = "see https://example.com/hats?size=m, javascript:alert(1) and <b>bold</b>";
+    await send(ann, body);
+    const linked = message(hats, body);
+    await linked.waitFor();
+    const link = linked.locator("a");
+    assert.equal(await link.count(), 1);
+    assert.equal(await link.getAttribute("href"), "https://example.com/hats?size=m");
+    assert.equal(await link.innerText(), "https://example.com/hats?size=m");
+    assert.equal(await link.getAttribute("target"), "_blank");
+    assert.equal(await link.getAttribute("rel"), "noopener noreferrer");
+    assert.equal(await hats.locator('#messages a[href^="javascript"], #messages b').count(), 0);
+    // A time shows the full date on hover and the exact instant in datetime.
+    const time = linked.locator("time");
+    const iso = await time.getAttribute("datetime");
+    assert.ok(!Number.isNaN(Date.parse(iso)), iso);
+    assert.match(await time.getAttribute("title"), new RegExp(String(new Date(iso).getFullYear())));
+    // Consecutive messages of one sender form a group: one name above them.
+    await send(ann, "grouped second");
+    const second = message(hats, "grouped second");
+    await second.waitFor();
+    assert.match(await second.getAttribute("class"), /\bgrouped\b/);
+    assert.equal(await second.locator("header.author").count(), 0);
+    assert.equal(await hats.getByTestId("day-separator").last().innerText(), "Today");
+
+    // Scrolled up when a message arrives: a button says so and jumps to it.
+    await hats.locator("#messages").evaluate((el) => {
+      el.scrollTop = el.scrollHeight / 2;
+    });
+    await hats.locator("#jump", { hasText: "Jump to latest" }).waitFor();
+    await send(ann, "arrived while scrolled up");
+    await hats.locator("#jump", { hasText: "1 new message ↓" }).waitFor();
+    const inView = (loc) => loc.evaluate((el) => {
+      const r = el.getBoundingClientRect();
+      const box = document.getElementById("messages").getBoundingClientRect();
+      return r.top >= box.top - 1 && r.bottom <= box.bottom + 1;
+    });
+    assert.equal(await inView(message(hats, "arrived while scrolled up")), false);
+    await hats.locator("#jump").click();
+    await hats.locator("#jump").waitFor({ state: "hidden" });
+    assert.equal(await inView(message(hats, "arrived while scrolled up")), true);
+
+    // Bob writes while the shop reads Ann: the unread count goes into the tab title ...
+    const unreadBefore = Number(/^\((\d+)\) chatd$/.exec(await hats.title())?.[1] ?? 0);
+    assert.ok(unreadBefore >= 1, "Bob's first message is still unread");
+    await send(bob, "a question from bob");
+    await eventually(async () => (await hats.title()) === `(${unreadBefore + 1}) chatd`,
+      { what: "the unread count in the title" });
+    // ... and opening his conversation puts a "New messages" divider above the first unread one.
+    await hats.locator("#conversation-list li", { hasText: "Bob Buyer" }).getByRole("button").click();
+    await hats.locator("#chat-title", { hasText: "Bob Buyer" }).waitFor();
+    const divider = hats.getByTestId("new-divider");
+    await divider.waitFor();
+    assert.equal(await divider.evaluate((el) => el.nextElementSibling.querySelector("p.body").textContent),
+      "do you ship abroad?");
+    await message(hats, "a question from bob").waitFor();
+    await eventually(async () => (await hats.title()) === "chatd", { what: "the title without unread" });
+
+    // A URL per conversation: back and forward, reload and a new tab reopen it.
+    const bobConversation = await hats.locator("#conversation-list button.conv.active")
+      .getAttribute("data-conversation-id");
+    assert.equal(new URL(hats.url()).pathname, `/c/${bobConversation}`);
+    await hats.goBack();
+    await hats.locator("#chat-title", { hasText: "Ann Customer" }).waitFor();
+    assert.equal(new URL(hats.url()).pathname, `/c/${conversationId}`);
+    await hats.goForward();
+    await hats.locator("#chat-title", { hasText: "Bob Buyer" }).waitFor();
+    await hats.reload();
+    await hats.locator("#chat-title", { hasText: "Bob Buyer" }).waitFor();
+    await connected(hats);
+    await setVisible(hats, true);
+
+    // A new tab on /c/<id> (same session) with messages from two days: a separator per day.
+    const recent = (await server.api("GET", `/v1/conversations/${conversationId}/messages?limit=10`,
+      { token: people.hats.token })).messages;
+    const cut = recent.at(-1).id; // the 10th newest: older ones are made two days old below
+    const shift = (m) => (BigInt(m.id) < BigInt(cut) ? { ...m, created_at: m.created_at - 2 * 86400000 } : m);
+    const tab = await people.hats.context.newPage();
+    await tab.routeWebSocket(/\/v1\/ws/, (ws) => {
+      const srv = ws.connectToServer();
+      ws.onMessage((m) => srv.send(m));
+      srv.onMessage((m) => {
+        const f = JSON.parse(m);
+        if (f.type === "ready") for (const c of f.conversations) c.messages = c.messages.map(shift);
+        if (f.type === "history") f.messages = f.messages.map(shift);
+        ws.send(JSON.stringify(f));
+      });
+    });
+    await tab.route(/\/v1\/conversations\/\d+\/messages/, async (route) => {
+      const res = await route.fetch();
+      const page = await res.json();
+      page.messages = page.messages.map(shift);
+      await route.fulfill({ response: res, json: page });
+    });
+    await tab.goto(`${server.baseUrl}/c/${conversationId}`);
+    await tab.locator("#chat-title", { hasText: "Ann Customer" }).waitFor();
+    await tab.locator(`#messages article[data-message-id="${cut}"]`).waitFor();
+    await connected(tab);
+    const days = await tab.getByTestId("day-separator").allInnerTexts();
+    assert.equal(days.length, 2, days.join(" | "));
+    assert.equal(days[1], "Today");
+    assert.notEqual(days[0], "Yesterday");
+    assert.equal(await tab.getByTestId("day-separator").last()
+      .evaluate((el) => el.nextElementSibling.getAttribute("data-message-id")), cut);
+    await tab.close();
+
+    await openConversation(hats);
+    await shot("structure-shop", hats);
+  });
+
+  it("marks read only what was on screen in a visible page", async () => {
+    const ann = people.ann.page;
+    const hats = people.hats.page;
+    // What the shop's page tells the server, in order (a fresh connection, so it is seen from the start).
+    const sent = [];
+    hats.on("websocket", (ws) => ws.on("framesent", (f) => {
+      try {
+        sent.push(JSON.parse(f.payload));
+      } catch {
+        // not JSON
+      }
+    }));
+    await hats.reload();
+    await connected(hats);
+    await setVisible(hats, true);
+    await hats.locator("#chat-title", { hasText: "Ann Customer" }).waitFor();
+    const readIndex = (id) => sent.findIndex((f) => f.type === "read" && BigInt(f.message_id) >= BigInt(id));
+
+    // Scrolled up: a new message is not read, until the reader goes down to it.
+    await hats.locator("#messages").evaluate((el) => {
+      el.scrollTop = 0;
+    });
+    await hats.locator("#jump").waitFor();
+    await send(ann, "unseen while scrolled up");
+    await hats.locator("#jump", { hasText: "1 new message ↓" }).waitFor();
+    const up = await message(hats, "unseen while scrolled up").getAttribute("data-message-id");
+    // Marker: the shop types after the message arrived; a read frame sent on arrival would come before it.
+    await hats.getByLabel("Message", { exact: true }).pressSequentially("ok");
+    await eventually(async () => sent.some((f) => f.type === "typing"), { what: "the typing frame" });
+    const typed = sent.findIndex((f) => f.type === "typing");
+    assert.equal(readIndex(up), -1, "not marked read while scrolled up");
+    assert.match(await hats.title(), /^\(1\) chatd$/);
+    await hats.locator("#jump").click();
+    await eventually(async () => readIndex(up) > typed, { what: "a read frame once it was on screen" });
+    await message(ann, "unseen while scrolled up").getByTestId("seen").waitFor();
+    await eventually(async () => (await hats.title()) === "chatd", { what: "no unread left" });
+    await hats.getByLabel("Message", { exact: true }).fill("");
+
+    // In a hidden page: not read, though at the bottom; read when the page comes back.
+    await setVisible(hats, false);
+    await eventually(async () => sent.some((f) => f.type === "presence" && f.state === "inactive"),
+      { what: "the page to say it is hidden" });
+    await send(ann, "unseen while hidden");
+    await message(hats, "unseen while hidden").waitFor();
+    const hidden = await message(hats, "unseen while hidden").getAttribute("data-message-id");
+    await eventually(async () => (await hats.title()) === "(1) chatd", { what: "the unread count while hidden" });
+    assert.equal(await message(ann, "unseen while hidden").getByTestId("seen").count(), 0);
+    await setVisible(hats, true);
+    // Marker: the "active" presence frame the page sends first when it comes back.
+    await eventually(async () => readIndex(hidden) >= 0, { what: "a read frame after the page came back" });
+    const back = sent.findLastIndex((f) => f.type === "presence" && f.state === "active");
+    assert.ok(back >= 0 && readIndex(hidden) > back, "read only after the page was visible again");
+    await message(ann, "unseen while hidden").getByTestId("seen").waitFor();
+    await eventually(async () => (await hats.title()) === "chatd", { what: "no unread left" });
+  });
+
   it("an admin deletes a message and it disappears from both other pages", async () => {
     const ann = people.ann.page;
     const hats = people.hats.page;
@@ -333,12 +716,28 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     await admin.getByRole("button", { name: "Ban", exact: true }).click();
     await admin.locator("#info", { hasText: "banned" }).waitFor();
     // Bob's connection is closed (1008) and the page says why instead of retrying forever.
-    await bob.locator("#banner", { hasText: "Disconnected" }).waitFor({ timeout: 15000 });
+    await bob.locator("#banner", { hasText: "Disconnected" }).filter({ hasText: "blocked" })
+      .waitFor({ timeout: 15000 });
     await assert.rejects(server.login("user", "bob", PASSWORD), /403/);
+    // Nothing can be sent: the composer says so and is disabled.
+    assert.equal(await bob.getByLabel("Message", { exact: true }).isDisabled(), true);
+    assert.equal(await bob.getByRole("button", { name: "Send" }).isDisabled(), true);
+    // Without a connection of his own, the shop's presence is unknown to him, not "online".
+    await bob.locator('#conversation-list [data-testid="presence"][data-state="unknown"]').first().waitFor();
+    assert.equal(await bob.locator('#conversation-list [data-state="active"]').count(), 0);
+    // Reconnecting while still banned says the same again.
+    await bob.getByRole("button", { name: "Reconnect" }).click();
+    await bob.locator("#banner", { hasText: "blocked" }).waitFor();
 
     await admin.getByRole("button", { name: "Unban", exact: true }).click();
     await admin.locator("#info", { hasText: "unbanned" }).waitFor();
     assert.ok(await server.login("user", "bob", PASSWORD));
+    // After the unban, one click brings Bob back.
+    await bob.getByRole("button", { name: "Reconnect" }).click();
+    await connected(bob);
+    assert.equal(await bob.getByLabel("Message", { exact: true }).isDisabled(), false);
+    await send(bob, "back after the unban");
+    await message(bob, "back after the unban").waitFor(); // acknowledged: no longer pending
   });
 
   it("after a server restart the pages reconnect and recover what they missed", async () => {
@@ -357,6 +756,18 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     await server.stop();
     await ann.locator("#banner", { hasText: "Offline" }).waitFor({ timeout: 15000 });
     await hats.locator("#banner", { hasText: "Offline" }).waitFor({ timeout: 15000 });
+    // The shop's presence is unknown while Ann's own connection is down (not a green "online").
+    const annRow = ann.locator(`#conversation-list button[data-conversation-id="${conversationId}"]`);
+    await annRow.locator('[data-testid="presence"][data-state="unknown"]').waitFor();
+    await ann.locator("#chat-header", { hasText: "status unknown" }).waitFor();
+    // The countdown to the next attempt moves.
+    const countdowns = new Set();
+    await eventually(async () => {
+      const t = await ann.locator("#banner").innerText();
+      const m = /reconnecting in (\d+) s/.exec(t);
+      if (m) countdowns.add(m[1]);
+      return countdowns.size >= 2;
+    }, { what: "the reconnect countdown to tick", interval: 200 });
     await shot("offline-customer", ann);
 
     // Written while the server is down: kept, and sent after the reconnect.
@@ -372,7 +783,10 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     });
 
     await server.start(); // same ports, same data dir
-    await connected(ann, 30000);
+    // Back within the backoff's cap (5 s) and a connect, not half a minute later.
+    const back = Date.now();
+    await connected(ann, 10000);
+    assert.ok(Date.now() - back < 8000, `reconnected ${Date.now() - back} ms after the server was back`);
     await message(ann, "sent while the server was down").waitFor({ timeout: 15000 });
     for (let i = 1; i <= 25; i++) {
       await server.api("POST", `/v1/conversations/${conversationId}/messages`, {
@@ -383,10 +797,23 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     assert.equal(await hats.locator("#banner").isVisible(), true, "the shop is still disconnected");
     assert.equal(await message(hats, "missed 1").count(), 0);
 
+    // The shop looks at Bob's conversation meanwhile, so Ann's 26 stay unread.
+    await hats.locator("#conversation-list li", { hasText: "Bob Buyer" }).getByRole("button").click();
+    await hats.locator("#chat-title", { hasText: "Bob Buyer" }).waitFor();
+
     blockShop = false;
     // The browser says it is online again: the client reconnects at once.
     await hats.evaluate(() => window.dispatchEvent(new Event("online")));
     await connected(hats, 30000);
+    // The ready frame counts the missed messages; the replay after it must not count them again.
+    // Marker: a live message, which comes after the replay.
+    await server.api("POST", `/v1/conversations/${conversationId}/messages`, {
+      token: people.ann.token, body: { client_msg_id: "after-replay", body: "after the replay" },
+    });
+    const annAtShop = hats.locator(`#conversation-list button[data-conversation-id="${conversationId}"]`);
+    await annAtShop.filter({ hasText: "after the replay" }).waitFor();
+    assert.equal(await annAtShop.getByTestId("unread").textContent(), "27 unread");
+    await openConversation(hats);
     await message(hats, "sent while the server was down").waitFor({ timeout: 15000 });
     for (const i of [1, 5, 6, 25]) await message(hats, `missed ${i}`).waitFor();
     const bodies = await hats.locator("#messages article[data-message-id] p.body").allTextContents();
@@ -439,10 +866,131 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     await ann.setViewportSize({ width: 1200, height: 800 });
   });
 
+  it("long names and words fit from 320 px up; a phone gets big targets and Enter for new lines", async () => {
+    const phone = { viewport: { width: 320, height: 640 }, hasTouch: true, isMobile: true };
+    // Display names are at most 64 characters (the server's limit); words in text have none.
+    const shopName = "S" + "h".repeat(62) + "p";
+    const userName = "L" + "o".repeat(62) + "g";
+    const word = "Supercalifragilistic".repeat(4); // 80 characters without a space
+    assert.equal(word.length, 80);
+    await register("longshop", "shop", "longshop", shopName, word, phone);
+    await register("longuser", "user", "longuser", userName, undefined, phone);
+    const shop = people.longshop.page;
+    const user = people.longuser.page;
+    assert.deepEqual(await overflows(user), [], "the customer's empty list");
+    assert.deepEqual(await smallTargets(user), [], "touch targets on the customer's list");
+
+    await user.getByLabel("Start a chat with a shop").fill("Shhh");
+    const result = user.getByRole("button", { name: new RegExp(shopName) });
+    await result.waitFor();
+    assert.deepEqual(await overflows(user), [], "search results with a long name and description");
+    await result.click();
+    await user.locator("#chat-title", { hasText: shopName }).waitFor();
+    // (On a touch screen the Send button sends: see below.)
+    await user.getByLabel("Message", { exact: true }).fill(`${word} and https://example.com/${word}`);
+    await user.getByRole("button", { name: "Send" }).tap();
+    await message(user, `${word} and https://example.com/${word}`).waitFor();
+
+    // On a touch screen Enter is a new line; the Send button sends.
+    const box = user.getByLabel("Message", { exact: true });
+    await box.fill("line one");
+    await box.press("Enter");
+    await box.pressSequentially("line two");
+    assert.equal(await box.inputValue(), "line one\nline two");
+    await user.getByRole("button", { name: "Send" }).tap();
+    await message(user, "line one\nline two").waitFor();
+    assert.equal(await box.inputValue(), "");
+    assert.deepEqual(await overflows(user), [], "the customer's chat at 320 px");
+    assert.deepEqual(await smallTargets(user), [], "touch targets in the customer's chat");
+
+    // The shop: the list and the chat with the long name, while it is typing.
+    const row = shop.locator("#conversation-list button.conv", { hasText: userName });
+    await row.waitFor();
+    assert.deepEqual(await overflows(shop), [], "the shop's list at 320 px");
+    await row.click();
+    await message(shop, "line one\nline two").waitFor();
+    assert.equal(await message(shop, "line one").count(), 0, "Enter did not send half a message");
+    // The shop types: the customer's 320 px page shows the long name typing.
+    await shop.getByLabel("Message", { exact: true }).pressSequentially("x");
+    await user.locator("#typing", { hasText: `${shopName} is typing` }).waitFor();
+    assert.deepEqual(await overflows(user), [], "the long name typing at 320 px");
+    for (const width of [320, 390, 800, 1200]) {
+      await shop.setViewportSize({ width, height: 700 });
+      assert.deepEqual(await overflows(shop), [], `the shop's chat at ${width} px`);
+    }
+    assert.deepEqual(await smallTargets(shop), [], "touch targets in the shop's chat");
+    await shot("phone-long-names", user);
+
+    // Support staff at 320 px: the header with ban buttons for the long name.
+    const admin = people.admin.page;
+    const longConversation = await shop.locator("#conversation-list button.conv.active")
+      .getAttribute("data-conversation-id");
+    await admin.setViewportSize({ width: 320, height: 700 });
+    await admin.goto(`${server.baseUrl}/c/${longConversation}`);
+    await message(admin, "line one\nline two").waitFor();
+    assert.deepEqual(await overflows(admin), [], "support staff's view at 320 px");
+    await admin.setViewportSize({ width: 1200, height: 800 });
+  });
+
+  it("meets WCAG AA contrast in light and dark mode, says presence in words, and speaks no jargon", async () => {
+    const ann = people.ann.page;
+    const hats = people.hats.page;
+    await openConversation(ann);
+    await openConversation(hats);
+    // Own bubbles with Edit / Delete, the other side's, times, receipts, the list, the composer.
+    await message(ann, "back online").waitFor();
+    for (const scheme of ["light", "dark"]) {
+      for (const [who, page] of [["customer", ann], ["shop", hats]]) {
+        await page.emulateMedia({ colorScheme: scheme });
+        assert.deepEqual(await accessibilityProblems(page), [], `${who}'s chat in ${scheme} mode`);
+      }
+      // A field's border against the panel: at least 3:1 (WCAG 1.4.11, which axe does not check).
+      const border = await ann.locator("#composer").evaluate((el) => {
+        const rgb = (c) => c.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number);
+        const lum = ([r, g, b]) => [r, g, b].map((v) => {
+          const c = v / 255;
+          return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+        }).reduce((a, c, i) => a + c * [0.2126, 0.7152, 0.0722][i], 0);
+        const a = lum(rgb(getComputedStyle(el).borderTopColor));
+        const b = lum(rgb(getComputedStyle(el.closest(".composer")).backgroundColor));
+        return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      });
+      assert.ok(border >= 3, `the composer's border is ${border.toFixed(2)}:1 in ${scheme} mode`);
+      await shot(`chat-customer-${scheme}`, ann);
+    }
+    for (const page of [ann, hats]) await page.emulateMedia({ colorScheme: "light" });
+    const login = await browser.newPage();
+    await login.goto(server.baseUrl + "/");
+    await login.getByLabel("Username").waitFor();
+    for (const scheme of ["light", "dark"]) {
+      await login.emulateMedia({ colorScheme: scheme });
+      assert.deepEqual(await accessibilityProblems(login), [], `the log-in page in ${scheme} mode`);
+    }
+    // No jargon: account types by their names, no "(user)".
+    assert.deepEqual(await login.getByLabel("I am a").locator("option").allInnerTexts(),
+      ["Customer", "Shop", "Support staff"]);
+    await login.close();
+
+    // Presence in words next to the dot, in the list and in the header.
+    const row = ann.locator(`#conversation-list button[data-conversation-id="${conversationId}"]`);
+    await row.locator(".presence-word", { hasText: /^(online|away|offline)$/ }).waitFor();
+    await ann.locator("#chat-header", { hasText: /online|away|offline/ }).waitFor();
+    // Who I am in words; no raw ids anywhere a customer or a shop reads.
+    await ann.getByTestId("me").filter({ hasText: "Ann Customer · Customer" }).waitFor();
+    await hats.getByTestId("me").filter({ hasText: "Hat Shop · Shop" }).waitFor();
+    for (const page of [ann, hats]) {
+      assert.doesNotMatch(await page.locator("body").innerText(), /\d{12,}|#\d/);
+    }
+  });
+
   it("keeps a screenshot for the README", async () => {
-    // CHATD_E2E_UPDATE_DOCS=1 refreshes docs/screenshot.png from this run.
+    // CHATD_E2E_UPDATE_DOCS=1 refreshes docs/screenshot*.png from this run.
     if (process.env.CHATD_E2E_UPDATE_DOCS === "1") {
-      copyFileSync(join(screenshotDir, "chat-customer.png"), new URL("../../docs/screenshot.png", import.meta.url));
+      for (const [from, to] of [["chat-customer", "screenshot"], ["structure-shop", "screenshot-shop"],
+        ["admin-deleted", "screenshot-support"], ["phone-long-names", "screenshot-phone"],
+        ["chat-customer-dark", "screenshot-dark"]]) {
+        copyFileSync(join(screenshotDir, `${from}.png`), new URL(`../../docs/${to}.png`, import.meta.url));
+      }
     }
   });
 });

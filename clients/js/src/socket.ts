@@ -183,10 +183,16 @@ export class ChatSocket extends Emitter<SocketEvents> {
     this.setStatus({ status: "closed", attempt: this.attempt });
   }
 
-  /** Skips the backoff wait (e.g. on the browser's `online` event). */
+  /**
+   * Skips the backoff wait (e.g. on the browser's `online` event, or when the
+   * page becomes visible again). An attempt already under way is dropped and
+   * started afresh: after a network change it may hang on the old network.
+   * Does nothing while connected or after the socket was stopped.
+   */
   reconnectNow(): void {
-    if (this.stopped || this.statusValue === "open" || this.statusValue === "connecting") return;
+    if (this.stopped || this.statusValue === "open") return;
     clearTimeout(this.reconnectTimer);
+    this.dropSocket(1000, "reconnecting");
     void this.open();
   }
 

@@ -173,6 +173,48 @@ describe("connect", () => {
     expect(FakeWebSocket.instances).toHaveLength(2);
   });
 
+  it("reconnectNow() skips the wait and restarts an attempt that hangs", async () => {
+    const { socket, ws } = await connected();
+    ws.serverClose(1006);
+    expect(socket.status).toBe("reconnecting");
+    // The browser says it is online again: no waiting for the backoff.
+    socket.reconnectNow();
+    await flush();
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    const hanging = FakeWebSocket.last(); // never opens
+    socket.reconnectNow();
+    await flush();
+    expect(hanging.closedWith?.code).toBe(1000);
+    expect(FakeWebSocket.instances).toHaveLength(3);
+    // The dropped attempt's late events change nothing.
+    hanging.serverClose(1006);
+    expect(socket.status).toBe("reconnecting");
+    FakeWebSocket.last().open();
+    FakeWebSocket.last().receive(ready());
+    expect(socket.status).toBe("open");
+    socket.reconnectNow(); // connected: nothing to do
+    await flush();
+    expect(FakeWebSocket.instances).toHaveLength(3);
+  });
+
+  it("the default backoff is capped at 10 s", async () => {
+    const { api } = apiWithDiscovery(() => {
+      throw new TypeError("Failed to fetch");
+    });
+    const socket = new ChatSocket({ api, WebSocket: FakeWebSocket, heartbeatMs: 0 });
+    const waits: number[] = [];
+    socket.on("status", (s) => {
+      if (s.retryInMs !== undefined) waits.push(s.retryInMs);
+    });
+    socket.connect();
+    await flush();
+    await vi.advanceTimersByTimeAsync(120000);
+    expect(waits.length).toBeGreaterThan(8);
+    expect(Math.max(...waits)).toBeLessThanOrEqual(10000);
+    expect(Math.max(...waits.slice(6))).toBeGreaterThanOrEqual(5000);
+    socket.close();
+  });
+
   it("close() stops for good", async () => {
     const { socket, ws } = await connected();
     socket.close();

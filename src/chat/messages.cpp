@@ -37,20 +37,24 @@ event message_event(event_kind kind, const store::message& m, const origin& from
 
 }  // namespace
 
-status message_service::publish_and_wait(const event& e) {
-  std::promise<status> done;
+namespace {
+
+// Runs an asynchronous operation and waits for its answer: the blocking form
+// for callers on a worker thread (tests, tools).
+template <class T, class Start>
+result<T> wait_for(Start&& start) {
+  std::promise<result<T>> done;
   auto fut = done.get_future();
-  pub_.publish_durable(e, [&done](status s) { done.set_value(std::move(s)); });
+  start([&done](result<T> r) { done.set_value(std::move(r)); });
   return fut.get();
 }
 
+}  // namespace
+
 result<send_result> message_service::send(const participant& caller, std::uint64_t conversation_id,
                                           std::string_view client_msg_id, std::string_view body, const origin& from) {
-  std::promise<result<send_result>> done;
-  auto fut = done.get_future();
-  send_async(caller, conversation_id, client_msg_id, body, from,
-             [&done](result<send_result> r) { done.set_value(std::move(r)); });
-  return fut.get();
+  return wait_for<send_result>(
+      [&](send_callback done) { send_async(caller, conversation_id, client_msg_id, body, from, std::move(done)); });
 }
 
 void message_service::send_async(const participant& caller, std::uint64_t conversation_id,
@@ -148,40 +152,61 @@ result<store::message> message_service::load_for_change(const participant& calle
 
 result<store::message> message_service::edit(const participant& caller, std::uint64_t message_id, std::string_view body,
                                              const origin& from) {
-  if (auto s = validate_body(body); !s) return std::move(s).err();
-  auto m = load_for_change(caller, message_id);
-  if (!m) return m;
-  if (m->sender_id != caller.id) return make_error(errc::forbidden, "only the sender can edit a message");
-  if (m->deleted) return make_error(errc::not_found, "message was deleted");
-  m->body = std::string(body);
-  m->edited_at = now_ms();
-  if (auto s = publish_and_wait(message_event(event_kind::message_updated, *m, from)); !s) {
-    return make_error(errc::unavailable, s.err().message);
-  }
-  // Read-your-writes, as for sends (ADR 008).
-  if (auto s = store_change(db_, *m); !s)
-    return make_error(errc::unavailable, "changed but not stored yet: " + s.err().message);
-  return m;
+  return wait_for<store::message>(
+      [&](change_callback done) { edit_async(caller, message_id, body, from, std::move(done)); });
 }
 
 result<store::message> message_service::remove(const participant& caller, std::uint64_t message_id,
                                                const origin& from) {
+  return wait_for<store::message>(
+      [&](change_callback done) { remove_async(caller, message_id, from, std::move(done)); });
+}
+
+void message_service::edit_async(const participant& caller, std::uint64_t message_id, std::string_view body,
+                                 const origin& from, change_callback done) {
+  if (auto s = validate_body(body); !s) return done(std::move(s).err());
   auto m = load_for_change(caller, message_id);
-  if (!m) return m;
+  if (!m) return done(std::move(m).err());
+  if (m->sender_id != caller.id) return done(make_error(errc::forbidden, "only the sender can edit a message"));
+  if (m->deleted) return done(make_error(errc::not_found, "message was deleted"));
+  m->body = std::string(body);
+  m->edited_at = now_ms();
+  publish_change(std::move(m.value()), from, false, std::move(done));
+}
+
+void message_service::remove_async(const participant& caller, std::uint64_t message_id, const origin& from,
+                                   change_callback done) {
+  auto m = load_for_change(caller, message_id);
+  if (!m) return done(std::move(m).err());
   if (m->sender_id != caller.id && caller.kind != store::participant_kind::admin) {
-    return make_error(errc::forbidden, "only the sender or an admin can delete a message");
+    return done(make_error(errc::forbidden, "only the sender or an admin can delete a message"));
   }
-  if (m->deleted) return m;  // deleting twice changes nothing
+  if (m->deleted) {
+    // Deleting twice changes nothing; the deletion is queued again, since
+    // the first attempt may have been stored but never confirmed by the queue.
+    return publish_change(std::move(m.value()), from, true, std::move(done));
+  }
   m->body.clear();
   m->deleted = true;
   m->edited_at = now_ms();
-  if (auto s = publish_and_wait(message_event(event_kind::message_updated, *m, from)); !s) {
-    return make_error(errc::unavailable, s.err().message);
+  publish_change(std::move(m.value()), from, false, std::move(done));
+}
+
+void message_service::publish_change(store::message changed, const origin& from, bool stored, change_callback done) {
+  if (!stored) {
+    if (auto s = store_change(db_, changed); !s) {
+      return done(make_error(errc::unavailable, "the change was not stored: " + s.err().message));
+    }
   }
-  // Read-your-writes, as for sends (ADR 008).
-  if (auto s = store_change(db_, *m); !s)
-    return make_error(errc::unavailable, "changed but not stored yet: " + s.err().message);
-  return m;
+  auto e = message_event(event_kind::message_updated, changed, from);
+  // The completion runs on the queue's thread: it only hands the answer over.
+  pub_.publish_durable(e, [m = std::move(changed), done = std::move(done)](status s) mutable {
+    if (!s) {
+      return done(make_error(errc::unavailable,
+                             "the message queue did not confirm the change (send it again): " + s.err().message));
+    }
+    done(std::move(m));
+  });
 }
 
 status message_service::store_change(store::chat_store& db, const store::message& changed) {

@@ -63,6 +63,17 @@ class message_service {
                               const origin& from);
   // By the sender or an admin: the message becomes deleted with an empty body.
   result<store::message> remove(const participant& caller, std::uint64_t message_id, const origin& from);
+  // The same two without holding a thread while the queue confirms. The
+  // change is stored first (read-your-writes, as for sends: ADR 011), then
+  // queued; `done` runs once the queue has it, or failed, on the queue's
+  // completion thread or the caller's, and must not block. A change the
+  // queue did not confirm stays stored: sending the edit or delete again
+  // queues it again (a repeated delete re-queues the deletion, which
+  // changes nothing downstream).
+  using change_callback = std::function<void(result<store::message>)>;
+  void edit_async(const participant& caller, std::uint64_t message_id, std::string_view body, const origin& from,
+                  change_callback done);
+  void remove_async(const participant& caller, std::uint64_t message_id, const origin& from, change_callback done);
 
   // Read marker (stored now) and its broadcast.
   result<std::uint64_t> mark_read(const participant& caller, std::uint64_t conversation_id, std::uint64_t message_id,
@@ -78,7 +89,8 @@ class message_service {
   static status store_change(store::chat_store& db, const store::message& changed);
 
  private:
-  status publish_and_wait(const event& e);
+  // Stores `changed` (unless `stored` says it is already) and queues it.
+  void publish_change(store::message changed, const origin& from, bool stored, change_callback done);
   void publish_accepted(store::message m, const origin& from, bool duplicate, send_callback done);
   result<store::message> load_for_change(const participant& caller, std::uint64_t message_id);
 

@@ -468,12 +468,19 @@ class session : public net::ws_handler, public std::enable_shared_from_this<sess
       if (!d.limits.writes.allow(limit_key_)) {
         return fail(rid, make_error(errc::rate_limited, "too many changes, slow down"));
       }
-      auto r = *type == "edit" ? d.messages.edit(who_, *mid, *body, from) : d.messages.remove(who_, *mid, from);
-      if (!r) return fail(rid, r.err());
-      json::object a;
-      a["type"] = "ack";
-      a["message"] = chat::message_view(*r);
-      return reply(rid, std::move(a));
+      // Acked from the queue's confirmation, as sends are: no worker waits.
+      begin_work();
+      auto self = shared_from_this();
+      auto done = [self, rid](result<store::message> r) {
+        self->end_work();
+        if (!r) return self->fail(rid, r.err());
+        json::object a;
+        a["type"] = "ack";
+        a["message"] = chat::message_view(*r);
+        self->reply(rid, std::move(a));
+      };
+      if (*type == "edit") return d.messages.edit_async(who_, *mid, *body, from, std::move(done));
+      return d.messages.remove_async(who_, *mid, from, std::move(done));
     }
     if (*type == "refresh") {
       // A new token for the same participant keeps the connection open past

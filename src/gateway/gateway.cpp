@@ -291,25 +291,29 @@ struct gateway::impl {
     });
   }
 
-  http_response edit_message(http_request& req, const store::participant& who) {
+  // Edits and deletes answer from the queue's confirmation too.
+  void edit_message(http_request& req, const store::participant& who, const net::http_responder& respond) {
     auto id = path_id(req, "id");
-    if (!id) return error_reply(errc::not_found, "message not found");
+    if (!id) return respond(error_reply(errc::not_found, "message not found"));
     auto body = parse_json_object(req.body);
-    if (!body) return error_reply(body.err());
+    if (!body) return respond(error_reply(body.err()));
     json_fields f(*body);
     auto text = f.str("body", true);
-    if (auto s = f.finish(); !s) return error_reply(s.err());
-    auto r = d.messages->edit(who, *id, *text, http_origin());
-    if (!r) return error_reply(r.err());
-    return json_reply(200, chat::message_view(*r));
+    if (auto s = f.finish(); !s) return respond(error_reply(s.err()));
+    d.messages->edit_async(who, *id, *text, http_origin(), change_answer(respond));
   }
 
-  http_response delete_message(http_request& req, const store::participant& who) {
+  void delete_message(http_request& req, const store::participant& who, const net::http_responder& respond) {
     auto id = path_id(req, "id");
-    if (!id) return error_reply(errc::not_found, "message not found");
-    auto r = d.messages->remove(who, *id, http_origin());
-    if (!r) return error_reply(r.err());
-    return json_reply(200, chat::message_view(*r));
+    if (!id) return respond(error_reply(errc::not_found, "message not found"));
+    d.messages->remove_async(who, *id, http_origin(), change_answer(respond));
+  }
+
+  static chat::message_service::change_callback change_answer(const net::http_responder& respond) {
+    return [respond](result<store::message> r) {
+      if (!r) return respond(error_reply(r.err()));
+      respond(json_reply(200, chat::message_view(*r)));
+    };
   }
 
   // Presence is visible to the participant, to admins and to those who share
@@ -426,12 +430,14 @@ void gateway::add_routes(net::router& r) {
                 i->authed_async([i](http_request& q, const store::participant& w,
                                     const net::http_responder& respond) { i->send_message(q, w, respond); },
                                 impl::spends::write));
-    r.add("PATCH", "/v1/messages/{id}",
-          i->authed([i](http_request& q, const store::participant& w) { return i->edit_message(q, w); },
-                    impl::spends::write));
-    r.add("DELETE", "/v1/messages/{id}",
-          i->authed([i](http_request& q, const store::participant& w) { return i->delete_message(q, w); },
-                    impl::spends::write));
+    r.add_async("PATCH", "/v1/messages/{id}",
+                i->authed_async([i](http_request& q, const store::participant& w,
+                                    const net::http_responder& respond) { i->edit_message(q, w, respond); },
+                                impl::spends::write));
+    r.add_async("DELETE", "/v1/messages/{id}",
+                i->authed_async([i](http_request& q, const store::participant& w,
+                                    const net::http_responder& respond) { i->delete_message(q, w, respond); },
+                                impl::spends::write));
   }
   if (i->d.presence) {
     r.add("GET", "/v1/presence/{id}",

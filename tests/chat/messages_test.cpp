@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "common/ids.h"
@@ -226,6 +227,56 @@ TEST_F(messages_test, edit_and_delete_rules) {
   EXPECT_TRUE(removed->deleted);
   EXPECT_TRUE(removed->body.empty());
   EXPECT_EQ(messages.edit(alice, 999, "x", here()).err().code, errc::not_found);
+}
+
+// Edits and deletes are stored before they are queued (as sends are): a
+// change the queue did not confirm is answered unavailable but kept, and
+// sending it again queues it again, a repeated delete included.
+TEST_F(messages_test, a_change_the_queue_did_not_confirm_is_kept_and_queued_again_on_retry) {
+  auto m = messages.send(alice, conv, "c", "original", here());
+  ASSERT_TRUE(m);
+  const auto id = m->message.id;
+
+  pub.fail = true;
+  EXPECT_EQ(messages.edit(alice, id, "better", here()).err().code, errc::unavailable);
+  EXPECT_EQ(db->get_message(id)->body, "better") << "history shows the edit at once";
+  pub.fail = false;
+  const auto before = pub.durable.size();
+  auto edited = messages.edit(alice, id, "better", here());
+  ASSERT_TRUE(edited);
+  ASSERT_EQ(pub.durable.size(), before + 1);
+  EXPECT_EQ(pub.durable.back().kind, event_kind::message_updated);
+  EXPECT_EQ(pub.durable.back().message.body, "better");
+
+  pub.fail = true;
+  EXPECT_EQ(messages.remove(alice, id, here()).err().code, errc::unavailable);
+  EXPECT_TRUE(db->get_message(id)->deleted);
+  pub.fail = false;
+  auto removed = messages.remove(alice, id, here());
+  ASSERT_TRUE(removed);
+  EXPECT_TRUE(removed->deleted);
+  ASSERT_EQ(pub.durable.size(), before + 3);
+  EXPECT_TRUE(pub.durable.back().message.deleted) << "the retry queued the deletion";
+  EXPECT_TRUE(pub.durable.back().message.body.empty());
+  EXPECT_EQ(messages.edit(alice, id, "back", here()).err().code, errc::not_found) << "a delete is final";
+}
+
+// The asynchronous forms answer through the callback, errors included.
+TEST_F(messages_test, edit_async_and_remove_async_answer_through_the_callback) {
+  auto m = messages.send(alice, conv, "a", "original", here());
+  ASSERT_TRUE(m);
+  std::optional<result<store::message>> got;
+  messages.edit_async(bob, m->message.id, "hack", here(), [&](result<store::message> r) { got = std::move(r); });
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->err().code, errc::forbidden);
+  got.reset();
+  messages.edit_async(alice, m->message.id, "async", here(), [&](result<store::message> r) { got = std::move(r); });
+  ASSERT_TRUE(got.has_value() && got->ok());
+  EXPECT_EQ((*got)->body, "async");
+  got.reset();
+  messages.remove_async(admin, m->message.id, here(), [&](result<store::message> r) { got = std::move(r); });
+  ASSERT_TRUE(got.has_value() && got->ok());
+  EXPECT_TRUE((*got)->deleted);
 }
 
 TEST_F(messages_test, read_and_typing_are_broadcast) {

@@ -68,6 +68,14 @@ result<conversation_view> conversation_service::build_view(const participant& ca
   auto read = db_.get_read(caller.id, c.id);
   if (!read) return std::move(read).err();
   v.read_up_to = *read;
+  if (ids->size() <= read_states_member_cap) {
+    for (auto id : *ids) {
+      if (id == caller.id) continue;
+      auto theirs = db_.get_read(id, c.id);
+      if (!theirs) return std::move(theirs).err();
+      if (*theirs != 0) v.read_states.emplace_back(id, *theirs);
+    }
+  }
   if (last_id > *read) {
     auto n = db_.count_messages_after(c.id, *read, caller.id, unread_cap);
     if (!n) return std::move(n).err();
@@ -228,6 +236,11 @@ json::object conversation_json(const conversation_view& v) {
   o["created_at"] = v.conv.created_at;
   o["created_by"] = v.conv.creator_id ? json::value(format_id(v.conv.creator_id)) : json::value(nullptr);
   o["last_read_message_id"] = v.read_up_to ? json::value(format_id(v.read_up_to)) : json::value(nullptr);
+  json::array reads;
+  for (const auto& [participant_id, message_id] : v.read_states) {
+    reads.push_back(json::object{{"participant_id", format_id(participant_id)}, {"message_id", format_id(message_id)}});
+  }
+  o["read_states"] = std::move(reads);
   return o;
 }
 

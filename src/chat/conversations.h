@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
@@ -28,11 +29,18 @@ struct conversation_view {
   std::size_t unread_count = 0;
   std::int64_t updated_at = 0;
   std::uint64_t read_up_to = 0;
+  // How far each other member has read (participant id, message id), for
+  // "Seen" after a reload; only members who read something, and only in
+  // conversations of at most read_states_member_cap members.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> read_states;
 };
 
 inline constexpr std::size_t max_group_members = 1000;
 inline constexpr std::size_t max_title_chars = 200;
 inline constexpr std::size_t unread_cap = 1000;  // unread counts saturate here
+// Larger groups show "seen by" from live read frames only: a view must not
+// cost a read per member of a thousand-member group.
+inline constexpr std::size_t read_states_member_cap = 50;
 
 class conversation_service {
  public:

@@ -45,6 +45,36 @@ TEST_F(conversations_test, a_new_conversation_records_and_shows_its_creator) {
   EXPECT_EQ(conversation_json(direct->first).at("created_by").as_string(), format_id(member.id));
 }
 
+// "Seen" after a reload: a view carries how far each other member read;
+// the caller's own position stays in last_read_message_id.
+TEST_F(conversations_test, a_view_shows_how_far_the_other_members_have_read) {
+  store::message m;
+  m.id = ids.next();
+  m.conversation_id = group;
+  m.sender_id = creator.id;
+  m.sender_kind = creator.kind;
+  m.body = "hello";
+  m.created_at = id_timestamp_ms(m.id);
+  ASSERT_TRUE(db->insert_message(m));
+  EXPECT_TRUE(conversations.get(creator, group)->read_states.empty()) << "nobody read anything yet";
+  ASSERT_TRUE(conversations.mark_read(member, group, m.id));
+
+  auto v = conversations.get(creator, group);
+  ASSERT_TRUE(v);
+  ASSERT_EQ(v->read_states.size(), 1u);
+  EXPECT_EQ(v->read_states[0].first, member.id);
+  EXPECT_EQ(v->read_states[0].second, m.id);
+  const auto reads = conversation_json(*v).at("read_states").as_array();
+  ASSERT_EQ(reads.size(), 1u);
+  EXPECT_EQ(reads[0].at("participant_id").as_string(), format_id(member.id));
+  EXPECT_EQ(reads[0].at("message_id").as_string(), format_id(m.id));
+
+  auto mine = conversations.get(member, group);
+  ASSERT_TRUE(mine);
+  EXPECT_TRUE(mine->read_states.empty());
+  EXPECT_EQ(conversation_json(*mine).at("last_read_message_id").as_string(), format_id(m.id));
+}
+
 TEST_F(conversations_test, the_creator_adds_members_to_a_group) {
   auto v = conversations.add_member(creator, group, newcomer.id);
   ASSERT_TRUE(v) << v.err().message;

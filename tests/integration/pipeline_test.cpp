@@ -293,6 +293,37 @@ TEST_F(pipeline_test, repeated_client_msg_id_stores_once) {
   EXPECT_EQ(bodies, (std::vector<std::string>{"marker", "new", "once"})) << h.raw;
 }
 
+// "Seen" survives a reload: the conversation object carries how far the
+// other member read, from the read state the store keeps (every backend).
+TEST_F(pipeline_test, a_conversation_shows_how_far_the_other_member_has_read) {
+  auto a = make_participant(c(), "user", unique("seen"));
+  auto b = make_participant(c(), "shop", unique("seenshop"));
+  auto conv = create_conversation(c(), a, "direct", {b.id});
+  auto sent = c().post("/v1/conversations/" + conv + "/messages",
+                       json::object{{"client_msg_id", "seen-1"}, {"body", "did you see this?"}}, a.token);
+  ASSERT_EQ(sent.status, 201) << sent.raw;
+  auto before = c().get("/v1/conversations/" + conv, a.token);
+  ASSERT_EQ(before.status, 200) << before.raw;
+  EXPECT_TRUE(before.obj().at("read_states").as_array().empty()) << before.raw;
+
+  auto read = c().post("/v1/conversations/" + conv + "/read", json::object{{"message_id", sent.str("id")}}, b.token);
+  ASSERT_EQ(read.status, 204) << read.raw;
+  auto after = c().get("/v1/conversations/" + conv, a.token);
+  ASSERT_EQ(after.status, 200) << after.raw;
+  const auto& reads = after.obj().at("read_states").as_array();
+  ASSERT_EQ(reads.size(), 1u) << after.raw;
+  EXPECT_EQ(reads[0].at("participant_id").as_string(), b.id);
+  EXPECT_EQ(reads[0].at("message_id").as_string(), sent.str("id"));
+  // b's own position is its last_read_message_id, never one of its read
+  // states (which may list a: the main chat service marks a sender's own
+  // message read when it consumes it).
+  auto theirs = c().get("/v1/conversations/" + conv, b.token);
+  EXPECT_EQ(theirs.obj().at("last_read_message_id").as_string(), sent.str("id"));
+  for (const auto& r : theirs.obj().at("read_states").as_array()) {
+    EXPECT_EQ(r.at("participant_id").as_string(), a.id) << theirs.raw;
+  }
+}
+
 TEST_F(pipeline_test, three_hundred_messages_in_order) {
   auto a = make_participant(c(), "user", unique("order"));
   auto b = make_participant(c(), "shop", unique("ordershop"));

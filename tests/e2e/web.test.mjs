@@ -983,6 +983,106 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     }
   });
 
+  it("the message list is one tab stop: arrow keys inside, actions on a menu key, Escape leaves edit mode and panels", async () => {
+    const hats = people.hats.page;
+    await openConversation(hats);
+    await send(people.ann.page, "fix me by keyboard");
+    await message(hats, "fix me by keyboard").waitFor();
+    // A fresh tab of Ann's, driven by the keyboard only.
+    const tab = await people.ann.context.newPage();
+    await tab.goto(server.baseUrl + "/");
+    await tab.getByTestId("me").waitFor();
+    await connected(tab);
+    const focused = () => tab.evaluate(() => {
+      const el = document.activeElement;
+      return {
+        id: el.id,
+        role: el.getAttribute("role"),
+        text: el.textContent.trim(),
+        messageId: el.dataset.messageId ?? null,
+        body: el.querySelector(":scope > p.body")?.textContent ?? null,
+        value: el.value ?? null,
+      };
+    });
+
+    // The first stop is the skip link; with no conversation open it goes to the list.
+    await tab.keyboard.press("Tab");
+    assert.equal((await focused()).text, "Skip to message box");
+    await tab.keyboard.press("Enter");
+    assert.match((await focused()).text, /Hat Shop/);
+    await tab.keyboard.press("Enter");
+    await tab.locator("#chat-title", { hasText: "Hat Shop" }).waitFor();
+    await message(tab, "fix me by keyboard").waitFor();
+    assert.equal((await focused()).id, "composer");
+
+    // One tab stop for the whole list, on the newest message; Tab goes on to the composer.
+    const tabbable = await tab.locator('#messages [tabindex="0"], #messages :is(button, a):not([tabindex="-1"])')
+      .count();
+    assert.equal(tabbable, 1, "one tab stop in the message list");
+    await tab.keyboard.press("Shift+Tab");
+    assert.equal((await focused()).body, "fix me by keyboard");
+    await tab.keyboard.press("Tab");
+    assert.equal((await focused()).id, "composer");
+    await tab.keyboard.press("Shift+Tab");
+    // The arrow keys move between messages.
+    const newest = (await focused()).messageId;
+    await tab.keyboard.press("ArrowUp");
+    const above = await focused();
+    assert.ok(above.messageId && BigInt(above.messageId) < BigInt(newest), "ArrowUp: the message above");
+    await tab.keyboard.press("ArrowDown");
+    assert.equal((await focused()).messageId, newest);
+    await tab.keyboard.press("ArrowUp");
+    await tab.keyboard.press("End");
+    assert.equal((await focused()).messageId, newest);
+
+    // Enter opens the message's actions as a menu; arrows move in it; Escape closes it.
+    await tab.keyboard.press("Enter");
+    assert.deepEqual([(await focused()).role, (await focused()).text], ["menuitem", "Edit"]);
+    assert.deepEqual(await accessibilityProblems(tab), [], "the open actions menu");
+    await tab.keyboard.press("ArrowDown");
+    assert.equal((await focused()).text, "Delete");
+    await tab.keyboard.press("ArrowDown");
+    assert.equal((await focused()).text, "Edit");
+    await tab.keyboard.press("Escape");
+    assert.equal((await focused()).messageId, newest);
+    assert.equal(await tab.getByRole("menu").count(), 0);
+    // The context-menu key opens it too; Edit, type, Enter saves.
+    await tab.keyboard.press("ContextMenu");
+    assert.equal((await focused()).text, "Edit");
+    await tab.keyboard.press("Enter");
+    assert.equal((await focused()).value, "fix me by keyboard");
+    await tab.keyboard.press("ControlOrMeta+A");
+    await tab.keyboard.type("fixed by keyboard");
+    await tab.keyboard.press("Enter");
+    await message(hats, "fixed by keyboard").filter({ hasText: "edited" }).waitFor();
+    assert.equal((await focused()).id, "composer");
+
+    // Escape leaves edit mode unsaved, with the focus back in the composer.
+    await tab.keyboard.press("Shift+Tab");
+    assert.equal((await focused()).body, "fixed by keyboard");
+    await tab.keyboard.press("Enter");
+    await tab.keyboard.press("Enter");
+    await tab.keyboard.type(" and more");
+    await tab.keyboard.press("Escape");
+    assert.equal((await focused()).id, "composer");
+    assert.equal(await tab.locator("#messages textarea").count(), 0);
+    await message(tab, "fixed by keyboard").waitFor();
+
+    // Escape closes the notifications panel and gives the focus back to its button.
+    await tab.getByRole("button", { name: "Notifications" }).focus();
+    await tab.keyboard.press("Enter");
+    await tab.locator("#notifications").waitFor();
+    await tab.keyboard.press("Escape");
+    await tab.locator("#notifications").waitFor({ state: "hidden" });
+    assert.equal((await focused()).text, "Notifications");
+    // With a conversation open, the skip link goes to the composer.
+    await tab.keyboard.press("Shift+Tab");
+    assert.equal((await focused()).text, "Skip to message box");
+    await tab.keyboard.press("Enter");
+    assert.equal((await focused()).id, "composer");
+    await tab.close();
+  });
+
   it("keeps a screenshot for the README", async () => {
     // CHATD_E2E_UPDATE_DOCS=1 refreshes docs/screenshot*.png from this run.
     if (process.env.CHATD_E2E_UPDATE_DOCS === "1") {

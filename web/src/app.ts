@@ -13,6 +13,7 @@ import { byId, h } from "./dom.js";
 import { Header } from "./header.js";
 import { followSocket } from "./live.js";
 import { MessageActions } from "./message-actions.js";
+import { MessageKeys } from "./message-keys.js";
 import { ChatModel, FIRST_PAGE } from "./model.js";
 import { NotificationsPanel } from "./notifications.js";
 import { Outbox } from "./outbox.js";
@@ -43,6 +44,7 @@ export class ChatApp implements Ctx {
   readonly sidebar: Sidebar = new Sidebar(this);
   readonly chat: ChatView = new ChatView(this);
   readonly actions: MessageActions = new MessageActions(this);
+  readonly keys: MessageKeys = new MessageKeys(this);
   readonly reading: Reading = new Reading(this);
   readonly composer: Composer = new Composer(this);
   readonly outbox: Outbox = new Outbox(this);
@@ -76,6 +78,7 @@ export class ChatApp implements Ctx {
     window.addEventListener("online", this.onOnline);
     window.addEventListener("beforeunload", this.onBeforeUnload);
     window.addEventListener("popstate", this.onPopState);
+    document.addEventListener("keydown", this.onKeyDown);
     this.typingTimer = setInterval(() => this.chat.renderTyping(), 1000);
     this.banner.start();
     this.socket.connect();
@@ -103,6 +106,7 @@ export class ChatApp implements Ctx {
     window.removeEventListener("online", this.onOnline);
     window.removeEventListener("beforeunload", this.onBeforeUnload);
     window.removeEventListener("popstate", this.onPopState);
+    document.removeEventListener("keydown", this.onKeyDown);
     document.title = "chatd";
     this.admin.unwatch();
     clearInterval(this.typingTimer);
@@ -121,6 +125,14 @@ export class ChatApp implements Ctx {
     if (!this.outbox.hasUnsent) return;
     ev.preventDefault();
     ev.returnValue = "";
+  };
+
+  /** Escape closes an open panel (a message's menu and edit mode handle their own Escape first). */
+  private readonly onKeyDown = (ev: KeyboardEvent) => {
+    if (ev.key !== "Escape" || ev.defaultPrevented || !this.notifications.open) return;
+    ev.preventDefault();
+    void this.notifications.toggle();
+    byId("notif-button").focus();
   };
 
   /** Follows the browser's back / forward between /c/<id> pages. */

@@ -21,11 +21,13 @@ export class ChatView {
     this.ctx = ctx;
   }
 
-  /** The message list with its jump button. */
+  /** The message list with its jump button. One tab stop; see message-keys.ts. */
   element(): HTMLElement {
     return h("div", { class: "messages-wrap" },
+      h("p", { id: "messages-help", class: "visually-hidden" },
+        "Arrow keys move between messages; Enter opens a message's actions."),
       h("div", { id: "messages", class: "messages", role: "log", "aria-live": "polite", "aria-label": "Messages",
-        tabindex: 0, onscroll: () => this.onScroll() }),
+        "aria-describedby": "messages-help", onscroll: () => this.onScroll(), ...this.ctx.keys.listeners() }),
       h("button", { type: "button", id: "jump", class: "jump", hidden: true, onclick: () => this.jumpToLatest() },
         "Jump to latest ↓"),
     );
@@ -60,7 +62,8 @@ export class ChatView {
     }
     const items: HTMLElement[] = [];
     items.push(st.hasMore
-      ? h("button", { type: "button", class: "older ghost", "data-focus-key": "older", disabled: st.loadingOlder,
+      ? h("button", { type: "button", class: "older ghost", "data-item": "", "data-focus-key": "older",
+        disabled: st.loadingOlder,
         onclick: () => void this.loadOlder() }, st.loadingOlder ? "Loading…" : "Load older messages")
       : h("p", { class: "muted start" }, "This is the beginning of the conversation."));
     let prev: Message | null = null;
@@ -82,7 +85,11 @@ export class ChatView {
     }
     items.push(...this.ctx.outbox.items(st, msgs));
     box.replaceChildren(...items);
-    if (keepFocus) (box.querySelector(`[data-focus-key="${keepFocus}"]`) as HTMLElement | null)?.focus();
+    this.ctx.keys.decorate(box);
+    if (keepFocus) {
+      const again = box.querySelector<HTMLElement>(`[data-focus-key="${keepFocus}"]`) ?? this.ctx.keys.tabStop(box);
+      again?.focus({ preventScroll: true });
+    }
     if (stickToBottom || nearBottom) box.scrollTop = box.scrollHeight;
     this.updateJump();
     if (!st.observer) this.ctx.reading.watch(box);
@@ -101,6 +108,8 @@ export class ChatView {
     return h("article", {
       class: `msg${mine ? " mine" : ""}${m.deleted ? " deleted" : ""}${grouped ? " grouped" : ""}`,
       "data-message-id": m.id,
+      "data-item": "",
+      "data-focus-key": `m${m.id}`,
       "data-unread": unread ? "" : undefined,
       "aria-label": `${author}: ${m.deleted ? "message deleted" : m.body}`,
     },

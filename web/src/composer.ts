@@ -50,6 +50,13 @@ export class Composer {
     byId<HTMLTextAreaElement>("composer").focus();
   }
 
+  /** The skip link: to the composer, or to the conversation list while no conversation can be written to. */
+  skipHere(): void {
+    const box = byId<HTMLTextAreaElement>("composer");
+    if (!box.disabled && box.offsetParent !== null) box.focus();
+    else document.querySelector<HTMLElement>("#conversation-list button.active, #conversation-list button")?.focus();
+  }
+
   /** Puts a conversation's kept draft in the box and the focus there. */
   showDraft(id: Id): void {
     const composer = byId<HTMLTextAreaElement>("composer");

@@ -10,6 +10,7 @@ import type { ChatView } from "./chat-view.js";
 import type { Composer } from "./composer.js";
 import type { Header } from "./header.js";
 import type { MessageActions } from "./message-actions.js";
+import type { MessageKeys } from "./message-keys.js";
 import type { ChatModel } from "./model.js";
 import type { NotificationsPanel } from "./notifications.js";
 import type { Outbox } from "./outbox.js";
@@ -29,6 +30,7 @@ export interface Ctx {
   readonly sidebar: Sidebar;
   readonly chat: ChatView;
   readonly actions: MessageActions;
+  readonly keys: MessageKeys;
   readonly reading: Reading;
   readonly composer: Composer;
   readonly outbox: Outbox;

@@ -19,6 +19,10 @@ export class Header {
   topBar(onLogout: () => void): HTMLElement {
     const me = this.ctx.model.me;
     return h("header", { class: "topbar" },
+      h("a", { href: "#composer", class: "skip-link visually-hidden", onclick: (ev: Event) => {
+        ev.preventDefault();
+        this.ctx.composer.skipHere();
+      } }, "Skip to message box"),
       h("h1", { class: "brand" }, "chatd"),
       h("span", { class: "me", "data-testid": "me" }, `${me.display_name} · ${KIND_NAMES[me.kind]}`),
       h("button", {

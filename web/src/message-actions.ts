@@ -5,7 +5,7 @@
 import type { Message } from "@chatd/client";
 
 import type { Ctx } from "./context.js";
-import { byId, enterSends, h } from "./dom.js";
+import { byId, enterSends, h, touchScreen } from "./dom.js";
 import { describeError } from "./words.js";
 
 export class MessageActions {
@@ -28,7 +28,9 @@ export class MessageActions {
   /** The form that stands in for a message of mine while it is edited. */
   editForm(m: Message): HTMLElement {
     const id = `edit-${m.id}`;
-    return h("article", { class: "msg mine editing", "data-message-id": m.id },
+    // Still the list's stop for this message (message-keys.ts), so the tab stop stays on it.
+    return h("article", { class: "msg mine editing", "data-message-id": m.id, "data-item": "",
+      "data-focus-key": `m${m.id}`, "aria-label": "Editing your message" },
       h("form", { class: "edit", onsubmit: (ev: Event) => {
         ev.preventDefault();
         void this.save(m, byId<HTMLTextAreaElement>(id).value);
@@ -37,6 +39,7 @@ export class MessageActions {
         h("textarea", { id, rows: 2, "data-focus-key": id, onkeydown: (ev: Event) => {
           const k = ev as KeyboardEvent;
           if (k.key === "Escape") {
+            k.preventDefault();
             this.cancelEdit();
           } else if (enterSends(k)) {
             k.preventDefault();
@@ -55,9 +58,11 @@ export class MessageActions {
     (document.getElementById(`edit-${m.id}`) as HTMLTextAreaElement | null)?.focus();
   }
 
+  /** Leaves edit mode; the focus goes back to the composer (on a phone that would open the keyboard). */
   cancelEdit(): void {
     this.ctx.model.editing = null;
     this.ctx.chat.render(false);
+    if (!touchScreen()) this.ctx.composer.focus();
   }
 
   private async save(m: Message, body: string): Promise<void> {
@@ -65,9 +70,11 @@ export class MessageActions {
     if (!text) return;
     try {
       const updated = await this.ctx.socket.edit(m.id, text);
+      const wasEditing = this.ctx.model.editing === m.id;
       this.ctx.model.editing = null;
       this.ctx.model.convs.get(updated.conversation_id)?.messages.set(updated.id, updated);
       this.ctx.chat.render(false);
+      if (wasEditing && !touchScreen()) this.ctx.composer.focus();
     } catch (e) {
       this.ctx.notices.showError(describeError(e));
     }

@@ -87,7 +87,8 @@ export class Outbox {
       const label = p.state === "failed" ? `Not sent: ${p.error ? describeError(p.error) : "failed"}`
         : p.state === "retrying" ? `Retrying${p.error ? ` (${p.error.code.replace("_", " ")})` : ""}…`
         : p.state === "queued" ? "Waiting for connection…" : "Sending…";
-      items.push(h("article", { class: `msg mine pending ${p.state}`, "data-client-msg-id": p.client_msg_id },
+      items.push(h("article", { class: `msg mine pending ${p.state}`, "data-client-msg-id": p.client_msg_id,
+        "data-item": "", "data-focus-key": `p${p.client_msg_id}`, "aria-label": `You: ${p.body} (${label})` },
         h("p", { class: "body" }, ...linkified(p.body)),
         h("footer", { class: "meta" }, h("span", {}, label),
           p.state === "failed"

@@ -1083,6 +1083,40 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     await tab.close();
   });
 
+  it("a polite live region announces messages from others, not one's own", async () => {
+    const ann = people.ann.page;
+    const hats = people.hats.page;
+    const bob = people.bob.page;
+    await openConversation(ann);
+    await openConversation(hats);
+    const announced = (page) => page.locator("#announcer p").allTextContents();
+    assert.equal(await ann.locator("#announcer").getAttribute("aria-live"), "polite");
+    // The message list itself is re-rendered whole: it must not be a live region too.
+    assert.equal(await ann.locator("#messages").getAttribute("aria-live"), null);
+    assert.notEqual(await ann.locator("#messages").getAttribute("role"), "log");
+
+    await send(hats, "can you hear me?");
+    await eventually(async () => (await announced(ann)).includes("Hat Shop: can you hear me?"),
+      { what: "the shop's message announced on Ann's page" });
+    // One's own message, written in another tab, comes to this page as a message like any other:
+    // it is not announced. Marker: the shop's answer to it, which comes later.
+    const other = await people.ann.context.newPage();
+    await other.goto(`${server.baseUrl}/c/${conversationId}`);
+    await connected(other);
+    await send(other, "my own words");
+    await message(ann, "my own words").waitFor();
+    await message(hats, "my own words").waitFor();
+    await other.close();
+    await send(hats, "after your words");
+    await eventually(async () => (await announced(ann)).includes("Hat Shop: after your words"),
+      { what: "the answer announced" });
+    assert.deepEqual((await announced(ann)).filter((t) => t.includes("my own words")), []);
+    // A message in another conversation says whom it is from.
+    await send(bob, "bob again");
+    await eventually(async () => (await announced(hats)).includes("New message from Bob Buyer: bob again"),
+      { what: "Bob's message announced on the shop's page" });
+  });
+
   it("keeps a screenshot for the README", async () => {
     // CHATD_E2E_UPDATE_DOCS=1 refreshes docs/screenshot*.png from this run.
     if (process.env.CHATD_E2E_UPDATE_DOCS === "1") {

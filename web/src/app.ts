@@ -5,6 +5,7 @@
 import { ChatApi, ChatSocket, watchPagePresence, type Id, type Message, type Participant } from "@chatd/client";
 
 import { AdminTools } from "./admin.js";
+import { Alerts } from "./alerts.js";
 import { ConnectionBanner, Notices } from "./banner.js";
 import { ChatView } from "./chat-view.js";
 import { Composer } from "./composer.js";
@@ -50,6 +51,7 @@ export class ChatApp implements Ctx {
   readonly outbox: Outbox = new Outbox(this);
   readonly admin: AdminTools = new AdminTools(this);
   readonly notifications: NotificationsPanel = new NotificationsPanel(this);
+  readonly alerts: Alerts = new Alerts(this);
 
   private readonly root: HTMLElement;
   private readonly onLogout: (message?: string) => void;
@@ -225,6 +227,7 @@ export class ChatApp implements Ctx {
       this.header.topBar(() => this.onLogout()),
       this.banner.element(),
       ...this.notices.elements(),
+      this.alerts.announcer(),
       h("main", { id: "layout", class: "layout" },
         this.sidebar.element(),
         h("section", { id: "chat", class: "chat", "aria-label": "Chat" },

@@ -21,12 +21,16 @@ export class ChatView {
     this.ctx = ctx;
   }
 
-  /** The message list with its jump button. One tab stop; see message-keys.ts. */
+  /**
+   * The message list with its jump button. It is not a live region: it is
+   * rendered whole, and new messages from others are announced by the alerts'
+   * live region instead (alerts.ts). One tab stop; see message-keys.ts.
+   */
   element(): HTMLElement {
     return h("div", { class: "messages-wrap" },
       h("p", { id: "messages-help", class: "visually-hidden" },
         "Arrow keys move between messages; Enter opens a message's actions."),
-      h("div", { id: "messages", class: "messages", role: "log", "aria-live": "polite", "aria-label": "Messages",
+      h("div", { id: "messages", class: "messages", role: "region", "aria-label": "Messages",
         "aria-describedby": "messages-help", onscroll: () => this.onScroll(), ...this.ctx.keys.listeners() }),
       h("button", { type: "button", id: "jump", class: "jump", hidden: true, onclick: () => this.jumpToLatest() },
         "Jump to latest ↓"),

@@ -5,6 +5,7 @@
 import type { ChatApi, ChatSocket, Id, Message } from "@chatd/client";
 
 import type { AdminTools } from "./admin.js";
+import type { Alerts } from "./alerts.js";
 import type { ConnectionBanner, Notices } from "./banner.js";
 import type { ChatView } from "./chat-view.js";
 import type { Composer } from "./composer.js";
@@ -36,6 +37,7 @@ export interface Ctx {
   readonly outbox: Outbox;
   readonly admin: AdminTools;
   readonly notifications: NotificationsPanel;
+  readonly alerts: Alerts;
 
   /** Opens a conversation; `push` adds /c/<id> to the browser history (not when following it). */
   openConversation(id: Id, push?: boolean): Promise<void>;

@@ -98,6 +98,7 @@ function onMessage(ctx: Ctx, m: Message): void {
       const s2 = model.upsertConversation(c);
       if (!counted && m.sender.id !== model.me.id) s2.conv.unread_count += 1;
       ctx.addMessage(m);
+      ctx.alerts.incoming(m);
       void ctx.header.loadPresence();
     }).catch(() => {});
     return;
@@ -123,4 +124,6 @@ function onMessage(ctx: Ctx, m: Message): void {
   }
   ctx.addMessage(m);
   ctx.sidebar.render();
+  // Said out loud (and, while the page is hidden, notified) once: not for a replay.
+  if (!mine && (!last || compareIds(m.id, last.id) > 0)) ctx.alerts.incoming(m);
 }

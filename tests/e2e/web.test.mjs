@@ -26,8 +26,9 @@ let conversationId;
 
 // ---- page helpers ----
 
-async function newPerson(name, contextOptions = {}) {
+async function newPerson(name, contextOptions = {}, initScript = null) {
   const context = await browser.newContext({ viewport: { width: 1200, height: 800 }, ...contextOptions });
+  if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
   page.on("pageerror", (err) => console.error(`[${name}] page error:`, err));
   page.on("console", (msg) => {
@@ -37,8 +38,8 @@ async function newPerson(name, contextOptions = {}) {
   return page;
 }
 
-async function register(name, kind, username, displayName, description, contextOptions) {
-  const page = await newPerson(name, contextOptions);
+async function register(name, kind, username, displayName, description, contextOptions, initScript) {
+  const page = await newPerson(name, contextOptions, initScript);
   await page.goto(server.baseUrl + "/");
   await page.getByRole("button", { name: "New here? Create an account" }).click();
   await page.getByLabel("I am a").selectOption(kind);
@@ -959,6 +960,20 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
       await shot(`chat-customer-${scheme}`, ann);
     }
     for (const page of [ann, hats]) await page.emulateMedia({ colorScheme: "light" });
+    // Support staff's view (a conversation they are not a member of, with ban buttons) and the
+    // notifications panel with its alert settings.
+    const admin = people.admin.page;
+    await admin.locator("#chat-title").waitFor();
+    await hats.getByRole("button", { name: "Notifications" }).click();
+    await hats.locator("#alert-settings input").first().waitFor();
+    for (const scheme of ["light", "dark"]) {
+      for (const [what, page] of [["support staff's view", admin], ["the notifications panel", hats]]) {
+        await page.emulateMedia({ colorScheme: scheme });
+        assert.deepEqual(await accessibilityProblems(page), [], `${what} in ${scheme} mode`);
+      }
+    }
+    for (const page of [admin, hats]) await page.emulateMedia({ colorScheme: "light" });
+    await hats.locator("#notifications").getByRole("button", { name: "Close" }).click();
     const login = await browser.newPage();
     await login.goto(server.baseUrl + "/");
     await login.getByLabel("Username").waitFor();
@@ -1115,6 +1130,97 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     await send(bob, "bob again");
     await eventually(async () => (await announced(hats)).includes("New message from Bob Buyer: bob again"),
       { what: "Bob's message announced on the shop's page" });
+  });
+
+  it("desktop notifications and a sound for messages while the page is hidden, asked for only by a click", async () => {
+    // The browser's Notification, recorded; the permission starts as on a first visit and is kept
+    // for the tab (sessionStorage), as a browser keeps it. Sounds are counted.
+    const init = () => {
+      window.__notes = [];
+      window.__asked = 0;
+      window.__beeps = 0;
+      const key = "test.notification-permission";
+      window.Notification = class {
+        static get permission() {
+          return sessionStorage.getItem(key) ?? "default";
+        }
+        static async requestPermission() {
+          window.__asked++;
+          sessionStorage.setItem(key, "granted");
+          return "granted";
+        }
+        constructor(title, options = {}) {
+          this.title = title;
+          this.body = options.body;
+          this.onclick = null;
+          window.__notes.push(this);
+        }
+        close() {}
+      };
+      if (window.AudioContext) {
+        const create = AudioContext.prototype.createOscillator;
+        AudioContext.prototype.createOscillator = function () {
+          window.__beeps++;
+          return create.call(this);
+        };
+      }
+    };
+    await register("cathy", "user", "cathy", "Cathy Client", undefined, { permissions: ["notifications"] }, init);
+    const cathy = people.cathy.page;
+    const hats = people.hats.page;
+    const notes = () => cathy.evaluate(() => window.__notes.map((n) => `${n.title}: ${n.body}`));
+    const beeps = () => cathy.evaluate(() => window.__beeps);
+    const prefs = () => cathy.evaluate((id) => JSON.parse(localStorage.getItem(`chatd.alerts.${id}`)), people.cathy.id);
+    assert.equal(await cathy.evaluate(() => window.__asked), 0, "not asked on load");
+
+    await cathy.getByLabel("Start a chat with a shop").fill("Hat");
+    await cathy.getByRole("button", { name: /Hat Shop/ }).click();
+    await send(cathy, "hello from cathy");
+    await hats.locator("#conversation-list li", { hasText: "Cathy Client" }).getByRole("button").click();
+    await message(hats, "hello from cathy").waitFor();
+
+    // Turned on in the notifications panel: only then the browser asks.
+    await cathy.getByRole("button", { name: "Notifications" }).click();
+    const desktop = cathy.getByLabel("Desktop notifications");
+    const sound = cathy.getByLabel("Sound");
+    assert.equal(await desktop.isChecked(), false);
+    assert.equal(await sound.isChecked(), false);
+    await desktop.check();
+    assert.equal(await cathy.evaluate(() => window.__asked), 1);
+    assert.deepEqual(await prefs(), { desktop: true, sound: false });
+    await sound.check();
+    assert.deepEqual(await prefs(), { desktop: true, sound: true });
+    assert.equal(await beeps(), 1, "turning the sound on plays it once");
+
+    // Hidden (looking at the panel): the shop's reply is notified, with a sound; clicking the
+    // notification opens its conversation.
+    await setVisible(cathy, false);
+    await send(hats, "a reply while you were away");
+    await eventually(async () => (await notes()).includes("Hat Shop: a reply while you were away"),
+      { what: "a desktop notification" });
+    assert.equal(await beeps(), 2);
+    await cathy.evaluate(() => window.__notes.at(-1).onclick());
+    await cathy.locator("#notifications").waitFor({ state: "hidden" });
+    await message(cathy, "a reply while you were away").waitFor();
+
+    // Visible: nothing. Marker: the message is on screen, which the same handler does.
+    await setVisible(cathy, true);
+    await send(hats, "a reply while you look");
+    await message(cathy, "a reply while you look").waitFor();
+    assert.deepEqual((await notes()).filter((n) => n.includes("while you look")), []);
+    assert.equal(await beeps(), 2);
+
+    // Remembered after a reload, still without asking on load.
+    await cathy.reload();
+    await connected(cathy);
+    await cathy.getByRole("button", { name: "Notifications" }).click();
+    assert.equal(await desktop.isChecked(), true);
+    assert.equal(await sound.isChecked(), true);
+    assert.equal(await cathy.evaluate(() => window.__asked), 0);
+    await sound.uncheck();
+    assert.deepEqual(await prefs(), { desktop: true, sound: false });
+    await people.cathy.context.close();
+    delete people.cathy;
   });
 
   it("keeps a screenshot for the README", async () => {

@@ -72,6 +72,7 @@ export class ChatApp implements Ctx {
     this.renderShell();
     followSocket(this, this.onLogout);
     this.outbox.restore();
+    this.alerts.start();
 
     this.stopPresence = watchPagePresence(this.socket);
     // Reading happens when the page comes back to the front.
@@ -109,6 +110,7 @@ export class ChatApp implements Ctx {
     window.removeEventListener("beforeunload", this.onBeforeUnload);
     window.removeEventListener("popstate", this.onPopState);
     document.removeEventListener("keydown", this.onKeyDown);
+    this.alerts.stop();
     document.title = "chatd";
     this.admin.unwatch();
     clearInterval(this.typingTimer);

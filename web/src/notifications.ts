@@ -24,6 +24,7 @@ export class NotificationsPanel {
         h("button", { type: "button", class: "ghost", onclick: () => void this.refresh() }, "Refresh"),
         h("button", { type: "button", class: "ghost", onclick: () => void this.toggle() }, "Close"),
       ),
+      this.ctx.alerts.settings(),
       h("ul", { id: "notification-list", class: "notif-list" }),
     );
   }
@@ -44,6 +45,7 @@ export class NotificationsPanel {
   }
 
   render(): void {
+    this.ctx.alerts.renderSettings();
     const ul = document.getElementById("notification-list");
     if (!ul) return;
     if (this.list.length === 0) {

@@ -26,8 +26,9 @@ let conversationId;
 
 // ---- page helpers ----
 
-async function newPerson(name, contextOptions = {}) {
+async function newPerson(name, contextOptions = {}, initScript = null) {
   const context = await browser.newContext({ viewport: { width: 1200, height: 800 }, ...contextOptions });
+  if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
   page.on("pageerror", (err) => console.error(`[${name}] page error:`, err));
   page.on("console", (msg) => {
@@ -37,8 +38,8 @@ async function newPerson(name, contextOptions = {}) {
   return page;
 }
 
-async function register(name, kind, username, displayName, description, contextOptions) {
-  const page = await newPerson(name, contextOptions);
+async function register(name, kind, username, displayName, description, contextOptions, initScript) {
+  const page = await newPerson(name, contextOptions, initScript);
   await page.goto(server.baseUrl + "/");
   await page.getByRole("button", { name: "New here? Create an account" }).click();
   await page.getByLabel("I am a").selectOption(kind);
@@ -959,6 +960,20 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
       await shot(`chat-customer-${scheme}`, ann);
     }
     for (const page of [ann, hats]) await page.emulateMedia({ colorScheme: "light" });
+    // Support staff's view (a conversation they are not a member of, with ban buttons) and the
+    // notifications panel with its alert settings.
+    const admin = people.admin.page;
+    await admin.locator("#chat-title").waitFor();
+    await hats.getByRole("button", { name: "Notifications" }).click();
+    await hats.locator("#alert-settings input").first().waitFor();
+    for (const scheme of ["light", "dark"]) {
+      for (const [what, page] of [["support staff's view", admin], ["the notifications panel", hats]]) {
+        await page.emulateMedia({ colorScheme: scheme });
+        assert.deepEqual(await accessibilityProblems(page), [], `${what} in ${scheme} mode`);
+      }
+    }
+    for (const page of [admin, hats]) await page.emulateMedia({ colorScheme: "light" });
+    await hats.locator("#notifications").getByRole("button", { name: "Close" }).click();
     const login = await browser.newPage();
     await login.goto(server.baseUrl + "/");
     await login.getByLabel("Username").waitFor();
@@ -981,6 +996,231 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     for (const page of [ann, hats]) {
       assert.doesNotMatch(await page.locator("body").innerText(), /\d{12,}|#\d/);
     }
+  });
+
+  it("the message list is one tab stop: arrow keys inside, actions on a menu key, Escape leaves edit mode and panels", async () => {
+    const hats = people.hats.page;
+    await openConversation(hats);
+    await send(people.ann.page, "fix me by keyboard");
+    await message(hats, "fix me by keyboard").waitFor();
+    // A fresh tab of Ann's, driven by the keyboard only.
+    const tab = await people.ann.context.newPage();
+    await tab.goto(server.baseUrl + "/");
+    await tab.getByTestId("me").waitFor();
+    await connected(tab);
+    const focused = () => tab.evaluate(() => {
+      const el = document.activeElement;
+      return {
+        id: el.id,
+        role: el.getAttribute("role"),
+        text: el.textContent.trim(),
+        messageId: el.dataset.messageId ?? null,
+        body: el.querySelector(":scope > p.body")?.textContent ?? null,
+        value: el.value ?? null,
+      };
+    });
+
+    // The first stop is the skip link; with no conversation open it goes to the list.
+    await tab.keyboard.press("Tab");
+    assert.equal((await focused()).text, "Skip to message box");
+    await tab.keyboard.press("Enter");
+    assert.match((await focused()).text, /Hat Shop/);
+    await tab.keyboard.press("Enter");
+    await tab.locator("#chat-title", { hasText: "Hat Shop" }).waitFor();
+    await message(tab, "fix me by keyboard").waitFor();
+    assert.equal((await focused()).id, "composer");
+
+    // One tab stop for the whole list, on the newest message; Tab goes on to the composer.
+    const tabbable = await tab.locator('#messages [tabindex="0"], #messages :is(button, a):not([tabindex="-1"])')
+      .count();
+    assert.equal(tabbable, 1, "one tab stop in the message list");
+    await tab.keyboard.press("Shift+Tab");
+    assert.equal((await focused()).body, "fix me by keyboard");
+    await tab.keyboard.press("Tab");
+    assert.equal((await focused()).id, "composer");
+    await tab.keyboard.press("Shift+Tab");
+    // The arrow keys move between messages.
+    const newest = (await focused()).messageId;
+    await tab.keyboard.press("ArrowUp");
+    const above = await focused();
+    assert.ok(above.messageId && BigInt(above.messageId) < BigInt(newest), "ArrowUp: the message above");
+    await tab.keyboard.press("ArrowDown");
+    assert.equal((await focused()).messageId, newest);
+    await tab.keyboard.press("ArrowUp");
+    await tab.keyboard.press("End");
+    assert.equal((await focused()).messageId, newest);
+
+    // Enter opens the message's actions as a menu; arrows move in it; Escape closes it.
+    await tab.keyboard.press("Enter");
+    assert.deepEqual([(await focused()).role, (await focused()).text], ["menuitem", "Edit"]);
+    assert.deepEqual(await accessibilityProblems(tab), [], "the open actions menu");
+    await tab.keyboard.press("ArrowDown");
+    assert.equal((await focused()).text, "Delete");
+    await tab.keyboard.press("ArrowDown");
+    assert.equal((await focused()).text, "Edit");
+    await tab.keyboard.press("Escape");
+    assert.equal((await focused()).messageId, newest);
+    assert.equal(await tab.getByRole("menu").count(), 0);
+    // The context-menu key opens it too; Edit, type, Enter saves.
+    await tab.keyboard.press("ContextMenu");
+    assert.equal((await focused()).text, "Edit");
+    await tab.keyboard.press("Enter");
+    assert.equal((await focused()).value, "fix me by keyboard");
+    await tab.keyboard.press("ControlOrMeta+A");
+    await tab.keyboard.type("fixed by keyboard");
+    await tab.keyboard.press("Enter");
+    await message(hats, "fixed by keyboard").filter({ hasText: "edited" }).waitFor();
+    assert.equal((await focused()).id, "composer");
+
+    // Escape leaves edit mode unsaved, with the focus back in the composer.
+    await tab.keyboard.press("Shift+Tab");
+    assert.equal((await focused()).body, "fixed by keyboard");
+    await tab.keyboard.press("Enter");
+    await tab.keyboard.press("Enter");
+    await tab.keyboard.type(" and more");
+    await tab.keyboard.press("Escape");
+    assert.equal((await focused()).id, "composer");
+    assert.equal(await tab.locator("#messages textarea").count(), 0);
+    await message(tab, "fixed by keyboard").waitFor();
+
+    // Escape closes the notifications panel and gives the focus back to its button.
+    await tab.getByRole("button", { name: "Notifications" }).focus();
+    await tab.keyboard.press("Enter");
+    await tab.locator("#notifications").waitFor();
+    await tab.keyboard.press("Escape");
+    await tab.locator("#notifications").waitFor({ state: "hidden" });
+    assert.equal((await focused()).text, "Notifications");
+    // With a conversation open, the skip link goes to the composer.
+    await tab.keyboard.press("Shift+Tab");
+    assert.equal((await focused()).text, "Skip to message box");
+    await tab.keyboard.press("Enter");
+    assert.equal((await focused()).id, "composer");
+    await tab.close();
+  });
+
+  it("a polite live region announces messages from others, not one's own", async () => {
+    const ann = people.ann.page;
+    const hats = people.hats.page;
+    const bob = people.bob.page;
+    await openConversation(ann);
+    await openConversation(hats);
+    const announced = (page) => page.locator("#announcer p").allTextContents();
+    assert.equal(await ann.locator("#announcer").getAttribute("aria-live"), "polite");
+    // The message list itself is re-rendered whole: it must not be a live region too.
+    assert.equal(await ann.locator("#messages").getAttribute("aria-live"), null);
+    assert.notEqual(await ann.locator("#messages").getAttribute("role"), "log");
+
+    await send(hats, "can you hear me?");
+    await eventually(async () => (await announced(ann)).includes("Hat Shop: can you hear me?"),
+      { what: "the shop's message announced on Ann's page" });
+    // One's own message, written in another tab, comes to this page as a message like any other:
+    // it is not announced. Marker: the shop's answer to it, which comes later.
+    const other = await people.ann.context.newPage();
+    await other.goto(`${server.baseUrl}/c/${conversationId}`);
+    await connected(other);
+    await send(other, "my own words");
+    await message(ann, "my own words").waitFor();
+    await message(hats, "my own words").waitFor();
+    await other.close();
+    await send(hats, "after your words");
+    await eventually(async () => (await announced(ann)).includes("Hat Shop: after your words"),
+      { what: "the answer announced" });
+    assert.deepEqual((await announced(ann)).filter((t) => t.includes("my own words")), []);
+    // A message in another conversation says whom it is from.
+    await send(bob, "bob again");
+    await eventually(async () => (await announced(hats)).includes("New message from Bob Buyer: bob again"),
+      { what: "Bob's message announced on the shop's page" });
+  });
+
+  it("desktop notifications and a sound for messages while the page is hidden, asked for only by a click", async () => {
+    // The browser's Notification, recorded; the permission starts as on a first visit and is kept
+    // for the tab (sessionStorage), as a browser keeps it. Sounds are counted.
+    const init = () => {
+      window.__notes = [];
+      window.__asked = 0;
+      window.__beeps = 0;
+      const key = "test.notification-permission";
+      window.Notification = class {
+        static get permission() {
+          return sessionStorage.getItem(key) ?? "default";
+        }
+        static async requestPermission() {
+          window.__asked++;
+          sessionStorage.setItem(key, "granted");
+          return "granted";
+        }
+        constructor(title, options = {}) {
+          this.title = title;
+          this.body = options.body;
+          this.onclick = null;
+          window.__notes.push(this);
+        }
+        close() {}
+      };
+      if (window.AudioContext) {
+        const create = AudioContext.prototype.createOscillator;
+        AudioContext.prototype.createOscillator = function () {
+          window.__beeps++;
+          return create.call(this);
+        };
+      }
+    };
+    await register("cathy", "user", "cathy", "Cathy Client", undefined, { permissions: ["notifications"] }, init);
+    const cathy = people.cathy.page;
+    const hats = people.hats.page;
+    const notes = () => cathy.evaluate(() => window.__notes.map((n) => `${n.title}: ${n.body}`));
+    const beeps = () => cathy.evaluate(() => window.__beeps);
+    const prefs = () => cathy.evaluate((id) => JSON.parse(localStorage.getItem(`chatd.alerts.${id}`)), people.cathy.id);
+    assert.equal(await cathy.evaluate(() => window.__asked), 0, "not asked on load");
+
+    await cathy.getByLabel("Start a chat with a shop").fill("Hat");
+    await cathy.getByRole("button", { name: /Hat Shop/ }).click();
+    await send(cathy, "hello from cathy");
+    await hats.locator("#conversation-list li", { hasText: "Cathy Client" }).getByRole("button").click();
+    await message(hats, "hello from cathy").waitFor();
+
+    // Turned on in the notifications panel: only then the browser asks.
+    await cathy.getByRole("button", { name: "Notifications" }).click();
+    const desktop = cathy.getByLabel("Desktop notifications");
+    const sound = cathy.getByLabel("Sound");
+    assert.equal(await desktop.isChecked(), false);
+    assert.equal(await sound.isChecked(), false);
+    await desktop.check();
+    assert.equal(await cathy.evaluate(() => window.__asked), 1);
+    assert.deepEqual(await prefs(), { desktop: true, sound: false });
+    await sound.check();
+    assert.deepEqual(await prefs(), { desktop: true, sound: true });
+    assert.equal(await beeps(), 1, "turning the sound on plays it once");
+
+    // Hidden (looking at the panel): the shop's reply is notified, with a sound; clicking the
+    // notification opens its conversation.
+    await setVisible(cathy, false);
+    await send(hats, "a reply while you were away");
+    await eventually(async () => (await notes()).includes("Hat Shop: a reply while you were away"),
+      { what: "a desktop notification" });
+    assert.equal(await beeps(), 2);
+    await cathy.evaluate(() => window.__notes.at(-1).onclick());
+    await cathy.locator("#notifications").waitFor({ state: "hidden" });
+    await message(cathy, "a reply while you were away").waitFor();
+
+    // Visible: nothing. Marker: the message is on screen, which the same handler does.
+    await setVisible(cathy, true);
+    await send(hats, "a reply while you look");
+    await message(cathy, "a reply while you look").waitFor();
+    assert.deepEqual((await notes()).filter((n) => n.includes("while you look")), []);
+    assert.equal(await beeps(), 2);
+
+    // Remembered after a reload, still without asking on load.
+    await cathy.reload();
+    await connected(cathy);
+    await cathy.getByRole("button", { name: "Notifications" }).click();
+    assert.equal(await desktop.isChecked(), true);
+    assert.equal(await sound.isChecked(), true);
+    assert.equal(await cathy.evaluate(() => window.__asked), 0);
+    await sound.uncheck();
+    assert.deepEqual(await prefs(), { desktop: true, sound: false });
+    await people.cathy.context.close();
+    delete people.cathy;
   });
 
   it("keeps a screenshot for the README", async () => {

@@ -1,6 +1,8 @@
 // Tiny DOM helpers: every text goes through textContent, never innerHTML, so
 // message bodies and names cannot inject markup.
 
+import { fullDate, splitLinks } from "./text.js";
+
 type Attrs = Record<string, string | number | boolean | null | undefined | EventListener>;
 type Child = Node | string | null | undefined | false;
 
@@ -49,4 +51,25 @@ export function codePoints(s: string): number {
   let n = 0;
   for (const _ of s) n++;
   return n;
+}
+
+/** A message body as text nodes and http(s) links that open in a new tab, built with DOM calls only. */
+export function linkified(body: string): Node[] {
+  return splitLinks(body).map((p) => "href" in p
+    ? h("a", { href: p.href, target: "_blank", rel: "noopener noreferrer" }, p.text)
+    : document.createTextNode(p.text));
+}
+
+/** A time as people read it, with the full date on hover and the exact instant for machines. */
+export function timeEl(ms: number, cls?: string): HTMLElement {
+  return h("time", { datetime: new Date(ms).toISOString(), title: fullDate(ms), class: cls }, formatTime(ms));
+}
+
+/** On a touch screen (a phone) Enter is a line break and the Send button sends, as in phone chat apps. */
+export function touchScreen(): boolean {
+  return window.matchMedia("(pointer: coarse)").matches;
+}
+
+export function enterSends(k: KeyboardEvent): boolean {
+  return k.key === "Enter" && !k.shiftKey && !k.isComposing && !touchScreen();
 }

@@ -2,9 +2,10 @@ import "./styles.css";
 
 import { ChatApi, ChatError, backoffDelay, type Participant, type ParticipantKind } from "@chatd/client";
 
-import { ChatApp, describeError } from "./app.js";
+import { ChatApp } from "./app.js";
 import { byId, h } from "./dom.js";
 import { isSessionKey, loadSession, saveSession } from "./store.js";
+import { KIND_NAMES, describeError } from "./words.js";
 
 // The session (token and who we are) lives in localStorage: it survives a
 // reload and a new tab, and logging out in one tab logs out the others.
@@ -15,7 +16,6 @@ let app: ChatApp | null = null;
 let bootTimer: ReturnType<typeof setTimeout> | undefined;
 let bootTicker: ReturnType<typeof setInterval> | undefined;
 
-const KIND_NAMES: Record<ParticipantKind, string> = { user: "Customer", shop: "Shop", admin: "Support staff" };
 const KIND_ARTICLE: Record<ParticipantKind, string> = { user: "a customer", shop: "a shop", admin: "support staff" };
 
 function logout(message?: string): void {

@@ -1,7 +1,8 @@
 // What the page keeps on this device (localStorage), so that nothing typed is
 // lost to a reload, a crash or a closed tab: the session, the outbox (messages
 // not acknowledged by the server yet, with their client_msg_id so that a
-// resend is deduplicated) and each conversation's draft.
+// resend is deduplicated) and each conversation's draft; and the person's
+// choice of alerts (desktop notifications, sound).
 
 import type { Id, Participant } from "@chatd/client";
 
@@ -17,6 +18,12 @@ export interface OutboxItem {
   created_at: number;
   /** Set when the server refused it for good; such an item waits for Retry or Discard. */
   failed?: { code: string; message: string };
+}
+
+/** How the person wants to hear of messages that arrive while the page is hidden. */
+export interface AlertPrefs {
+  desktop: boolean;
+  sound: boolean;
 }
 
 const SESSION_KEY = "chatd.session";
@@ -52,14 +59,26 @@ export function isSessionKey(key: string | null): boolean {
   return key === null || key === SESSION_KEY;
 }
 
-/** One participant's outbox and drafts (a shared computer may have several). */
+/** One participant's outbox, drafts and alert choices (a shared computer may have several). */
 export class DeviceStore {
   private readonly outboxKey: string;
   private readonly draftsKey: string;
+  private readonly alertsKey: string;
 
   constructor(owner: Id) {
     this.outboxKey = `chatd.outbox.${owner}`;
     this.draftsKey = `chatd.drafts.${owner}`;
+    this.alertsKey = `chatd.alerts.${owner}`;
+  }
+
+  /** Both off until the person turns them on. Read afresh: another tab may have changed them. */
+  alerts(): AlertPrefs {
+    const v = read<Partial<AlertPrefs> | null>(this.alertsKey, null);
+    return { desktop: v?.desktop === true, sound: v?.sound === true };
+  }
+
+  setAlerts(prefs: AlertPrefs): void {
+    write(this.alertsKey, prefs.desktop || prefs.sound ? { desktop: prefs.desktop, sound: prefs.sound } : null);
   }
 
   /** Oldest first. Read afresh each time: another tab may have changed it. */

@@ -54,6 +54,20 @@ describe("DeviceStore", () => {
     expect(storage.keys()).toEqual([]);
   });
 
+  it("keeps the alert choices per participant, both off until turned on", () => {
+    const s = new DeviceStore("7");
+    expect(s.alerts()).toEqual({ desktop: false, sound: false });
+    s.setAlerts({ desktop: true, sound: false });
+    expect(new DeviceStore("7").alerts()).toEqual({ desktop: true, sound: false });
+    expect(new DeviceStore("8").alerts()).toEqual({ desktop: false, sound: false });
+    s.setAlerts({ desktop: false, sound: true });
+    expect(s.alerts()).toEqual({ desktop: false, sound: true });
+    s.setAlerts({ desktop: false, sound: false });
+    expect(storage.keys()).toEqual([]);
+    storage.setItem("chatd.alerts.7", "\"yes\"");
+    expect(s.alerts()).toEqual({ desktop: false, sound: false });
+  });
+
   it("survives garbage in storage", () => {
     storage.setItem("chatd.outbox.7", "{not json");
     storage.setItem("chatd.session", "[1,2]");

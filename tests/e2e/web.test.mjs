@@ -685,6 +685,11 @@ describe("chatd web client in chromium", { timeout: 300000 }, () => {
     assert.ok(back >= 0 && readIndex(hidden) > back, "read only after the page was visible again");
     await message(ann, "unseen while hidden").getByTestId("seen").waitFor();
     await eventually(async () => (await hats.title()) === "chatd", { what: "no unread left" });
+
+    // "Seen" survives a reload: it comes from the read state the server keeps.
+    await ann.reload();
+    await connected(ann);
+    await message(ann, "unseen while hidden").getByTestId("seen").waitFor();
   });
 
   it("an admin deletes a message and it disappears from both other pages", async () => {

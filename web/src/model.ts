@@ -88,6 +88,11 @@ export class ChatModel {
       st.conv = { ...st.conv, ...rest };
       st.observer = observer && st.observer;
     }
+    // What the server keeps ("Seen" after a reload); live read frames only move it forward.
+    for (const r of c.read_states ?? []) {
+      const prev = st.peerRead.get(r.participant_id);
+      if (!prev || compareIds(r.message_id, prev) > 0) st.peerRead.set(r.participant_id, r.message_id);
+    }
     return st;
   }
 

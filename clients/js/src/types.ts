@@ -42,6 +42,14 @@ export interface Conversation {
   /** Who created it; null for conversations stored before chatd kept it. */
   created_by?: Id | null;
   last_read_message_id?: Id | null;
+  /** How far each other member has read (conversations of up to 50 members). */
+  read_states?: ReadState[];
+}
+
+/** One other member's read position in a conversation. */
+export interface ReadState {
+  participant_id: Id;
+  message_id: Id;
 }
 
 /** A conversation in the `ready` frame: with its newest 20 messages, newest first. */

@@ -11,32 +11,13 @@
 #include <thread>
 
 #include "common/ids.h"
+#include "fakes.h"
 #include "temp_store.h"
 
 namespace chatd::chat {
 namespace {
 
-class recording_publisher : public publisher {
- public:
-  void publish_durable(const event& e, std::function<void(status)> done) override {
-    {
-      std::lock_guard lock(mu);
-      durable.push_back(e);
-    }
-    if (fail) {
-      done(make_error(errc::unavailable, "queue down"));
-    } else {
-      done({});
-    }
-  }
-  void publish_ephemeral(const event& e) override {
-    std::lock_guard lock(mu);
-    ephemeral.push_back(e);
-  }
-  std::mutex mu;
-  std::vector<event> durable, ephemeral;
-  bool fail = false;
-};
+using testing::recording_publisher;
 
 class messages_test : public ::testing::Test {
  protected:

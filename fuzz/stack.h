@@ -27,6 +27,8 @@
 #include "presence/presence.h"
 #include "store/rocksdb_store.h"
 #include "store/store.h"
+// The port fakes of the test suite (tests/fakes.h), shared rather than copied.
+#include "../tests/fakes.h"
 
 namespace chatd::fuzz {
 
@@ -34,18 +36,6 @@ class immediate_publisher : public chat::publisher {
  public:
   void publish_durable(const chat::event&, std::function<void(status)> done) override { done({}); }
   void publish_ephemeral(const chat::event&) override {}
-};
-
-class offline_presence : public presence::presence_port {
- public:
-  void connection_state(const std::string&, std::uint64_t, std::uint64_t, store::presence_state) override {}
-  void connection_closed(const std::string&, std::uint64_t, std::uint64_t) override {}
-  void refresh(const std::string&) override {}
-  result<store::presence> get(std::uint64_t participant_id) override {
-    store::presence p;
-    p.participant_id = participant_id;
-    return p;
-  }
 };
 
 inline config generous_config() {
@@ -113,7 +103,7 @@ struct stack {
   chat::conversation_service conversations{*db, ids};
   immediate_publisher pub;
   chat::message_service messages{*db, ids, conversations, pub};
-  offline_presence presence;
+  testing::fixed_presence presence{store::presence_state::offline};
   metrics_registry metrics;
   config cfg = generous_config();
   participant_limits limits{cfg.rate_limits};

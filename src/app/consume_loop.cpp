@@ -97,10 +97,6 @@ bool hopeless(errc c) {
          c == errc::too_large;
 }
 
-}  // namespace
-
-namespace {
-
 // A handler that throws has a bug that one record triggers: it counts as an
 // unexplained failure (retried, then dead-lettered, ADR 013) instead of
 // ending the process with every other partition.

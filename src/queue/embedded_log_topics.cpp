@@ -106,7 +106,7 @@ result<std::size_t> log_engine::read_range_shared(const std::string& prefix, std
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, records_cf_));
-  std::size_t n = 0;
+  const std::size_t before = out.size();
   // Below the low watermark (retention deleted it) the seek lands on the
   // oldest record still held.
   for (it->Seek(record_key(prefix, from)); it->Valid() && out.size() < max_records; it->Next()) {
@@ -116,10 +116,9 @@ result<std::size_t> log_engine::read_range_shared(const std::string& prefix, std
     r.offset = static_cast<std::int64_t>(get_be64(it->key().data() + prefix.size()));
     if (!decode_value(it->value(), r)) return make_error(errc::unavailable, "queue: corrupt record in " + r.topic);
     out.push_back(std::move(r));
-    ++n;
   }
   if (!it->status().ok()) return unavailable("reading records", it->status());
-  return n;
+  return out.size() - before;
 }
 
 result<std::int64_t> log_engine::lag(std::string_view group, std::string_view topic) {
